@@ -1,0 +1,116 @@
+"""The three audio domains of the paper (Lee et al. 2017, Table 1), as one table.
+
+Every other module asks this table for a domain's sample rate, model input, depth, segments,
+labels and metric; none of those facts is written anywhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from livecmd.errors import LivecmdError
+
+SAMPLE_RATE = 16_000
+"""Hz. The paper resamples every domain to 16 kHz before the model."""
+
+SPEECH_COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+
+# Speech Commands v0.01's 30 words; the paper trained on these plus _silence_ (31 classes).
+_SPEECH_V001_WORDS = (
+    "bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy",
+    "house", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
+    "sheila", "six", "stop", "three", "tree", "two", "up", "wow", "yes", "zero",
+)
+
+# MagnaTagATune's 50 most frequent tags, most frequent first (the standard top-50 list).
+_MTAT_TOP50 = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock",
+    "fast", "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian",
+    "opera", "male", "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet",
+    "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man",
+    "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats",
+    "harp", "cello", "no voice", "weird", "country", "metal", "female voice", "choral",
+)
+
+# DCASE 2017 task 4's 17 events, spelled exactly as in the task's CSV files.
+_DCASE_EVENTS = (
+    "Train horn", "Air horn, truck horn", "Car alarm", "Reversing beeps", "Ambulance (siren)",
+    "Police car (siren)", "Fire engine, fire truck (siren)", "Civil defense siren", "Screaming",
+    "Bicycle", "Skateboard", "Car", "Car passing by", "Bus", "Truck", "Motorcycle", "Train",
+)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One task of the paper.
+
+    `labels` are the classes the model is trained on (its outputs); `test_labels` are the
+    classes it is scored on. They differ only for speech (31 trained, 12 scored).
+    """
+
+    name: str
+    dataset: str
+    input_samples: int  # samples at SAMPLE_RATE fed to the model at once
+    blocks: int  # building blocks after the strided stem
+    segments: int  # windows per clip averaged into one clip score at test time
+    labels: tuple[str, ...]
+    test_labels: tuple[str, ...]
+    multi_label: bool  # sigmoid per label (True) or softmax over labels (False)
+    metric: str  # the paper's figure of merit, as a plain key
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def input_seconds(self) -> float:
+        return self.input_samples / self.sample_rate
+
+
+DOMAINS: dict[str, Domain] = {
+    d.name: d
+    for d in (
+        Domain(
+            name="speech",
+            dataset="Speech Commands v0.01 (v0.02 accepted)",
+            input_samples=16_000,
+            blocks=8,
+            segments=1,
+            labels=_SPEECH_V001_WORDS + (SILENCE,),
+            test_labels=SPEECH_COMMANDS + (SILENCE, UNKNOWN),
+            multi_label=False,
+            metric="accuracy",
+        ),
+        Domain(
+            name="mtat",
+            dataset="MagnaTagATune (top-50 tags)",
+            input_samples=39_366,
+            blocks=9,
+            segments=12,
+            labels=_MTAT_TOP50,
+            test_labels=_MTAT_TOP50,
+            multi_label=True,
+            metric="roc_auc",
+        ),
+        Domain(
+            name="dcase",
+            dataset="DCASE 2017 task 4, subtask A",
+            input_samples=19_683,
+            blocks=8,
+            segments=9,
+            labels=_DCASE_EVENTS,
+            test_labels=_DCASE_EVENTS,
+            multi_label=True,
+            metric="f_score",
+        ),
+    )
+}
+
+
+def get_domain(name: str) -> Domain:
+    """The domain called `name`; a user error naming the known ones otherwise."""
+    try:
+        return DOMAINS[name]
+    except KeyError:
+        raise LivecmdError(
+            f"unknown domain {name!r}: choose one of {', '.join(DOMAINS)}"
+        ) from None

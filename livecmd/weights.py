@@ -1,0 +1,137 @@
+"""Weights files: safetensors with the metadata needed to rebuild and use the model.
+
+Never unpickled: a file that is not safetensors, is truncated, lacks our metadata or does not
+fit the model it names is refused with a LivecmdError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from livecmd.domains import get_domain
+from livecmd.errors import LivecmdError
+from livecmd.models import ARCHS, build_model
+
+WEIGHTS_DIR = Path(os.environ.get("LIVECMD_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
+"""Where shipped weights live: `weights/` beside the package (overridable for tests)."""
+
+
+@dataclass(frozen=True)
+class WeightsMeta:
+    """What a weights file says about its model. `labels` are the model's outputs, in order."""
+
+    arch: str
+    domain: str
+    labels: tuple[str, ...]
+    sample_rate: int
+    input_samples: int
+    training_data: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # recipe, epochs, data path, ...
+
+    def to_strings(self) -> dict[str, str]:
+        """safetensors metadata must be str → str: each field JSON-encoded under its name."""
+        return {k: json.dumps(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_strings(cls, raw: dict[str, str], path: Path) -> WeightsMeta:
+        missing = [f.name for f in fields(cls) if f.name not in raw and f.name in _REQUIRED]
+        if missing:
+            raise LivecmdError(
+                f"{path} has no livecmd metadata ({', '.join(missing)} missing): "
+                "use weights saved by `livecmd train` or shipped in weights/"
+            )
+        try:
+            values = {f.name: json.loads(raw[f.name]) for f in fields(cls) if f.name in raw}
+        except json.JSONDecodeError:
+            raise LivecmdError(f"{path} has unreadable livecmd metadata: re-save it with `livecmd train`") from None
+        values["labels"] = tuple(values["labels"])
+        return cls(**values)
+
+
+_REQUIRED = ("arch", "domain", "labels", "sample_rate", "input_samples")
+
+
+@dataclass
+class Loaded:
+    model: nn.Module  # in eval mode
+    meta: WeightsMeta
+
+
+def save(path: str | Path, model: nn.Module, meta: WeightsMeta) -> Path:
+    """Write `model`'s state and `meta` to `path` atomically (temp file + rename), so a crash
+    mid-write never leaves a half file where a good one was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp), metadata=meta.to_strings())
+    os.replace(tmp, path)
+    return path
+
+
+def read_meta(path: str | Path) -> WeightsMeta:
+    """The metadata of a weights file, without building its model."""
+    path = _existing(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except Exception as e:
+        raise _not_safetensors(path, e) from None
+    return WeightsMeta.from_strings(raw, path)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
+    """Rebuild the model a weights file describes and load its tensors, in eval mode."""
+    path = _existing(path)
+    meta = read_meta(path)
+    if meta.arch not in ARCHS:
+        raise LivecmdError(f"{path} is for architecture {meta.arch!r}, which livecmd does not know ({', '.join(ARCHS)})")
+    get_domain(meta.domain)
+    model = build_model(meta.domain, meta.arch, n_labels=len(meta.labels))
+    try:
+        state: dict[str, torch.Tensor] = {}
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            for key in f.keys():
+                state[key] = f.get_tensor(key)
+    except Exception as e:
+        raise _not_safetensors(path, e) from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise LivecmdError(f"{path} does not fit a {meta.domain} {meta.arch} model ({first})") from None
+    return Loaded(model.to(device).eval(), meta)
+
+
+def shipped(domain: str = "speech") -> Path:
+    """The shipped weights for `domain` in weights/ (SampleCNN preferred, the paper's live model)."""
+    for arch in ARCHS:
+        candidate = WEIGHTS_DIR / f"{domain}-{arch}.safetensors"
+        if candidate.is_file():
+            return candidate
+    raise LivecmdError(
+        f"no shipped {domain} weights in {WEIGHTS_DIR}: train some with `livecmd train --domain {domain}` "
+        "and pass --weights FILE"
+    )
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise LivecmdError(f"weights file {path} does not exist: pass --weights with a .safetensors file")
+    return path
+
+
+def _not_safetensors(path: Path, error: Exception) -> LivecmdError:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return LivecmdError(f"{path} is not a valid safetensors weights file ({reason}); livecmd never unpickles weights")
