@@ -16,7 +16,7 @@ def print_info(console: Console | None = None) -> None:
     device = pick_device("auto")
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     console.print(f"torch {torch.__version__}, device {device}{gpu}")
-    table = Table(title="The paper's models (Lee et al. 2017)")
+    table = Table(title="The paper's models (Lee et al. 2017)", caption="input: samples at 16 kHz per window; segments: windows averaged per clip")
     table.add_column("domain", no_wrap=True)
     table.add_column("arch", no_wrap=True)
     for column in ("blocks", "input", "segments", "labels", "parameters"):
@@ -26,7 +26,7 @@ def print_info(console: Console | None = None) -> None:
             params = count_parameters(build_model(domain, arch))
             table.add_row(
                 domain.name, arch, str(domain.blocks),
-                f"{domain.input_samples:,} ({domain.input_seconds:.2f} s)",
+                f"{domain.input_samples:,}",
                 str(domain.segments), str(len(domain.labels)), f"{params:,}",
             )
     console.print(table)
