@@ -1,0 +1,318 @@
+"""Dataset indexers on miniature copies of the real layouts and on the real audio in
+../shared/data; the decoded-audio cache; the shared Dataset; speech augmentation."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from livecmd import audio
+from livecmd.domains import SILENCE, UNKNOWN, get_domain
+from livecmd.errors import LivecmdError
+from tests import minidata
+from tests.conftest import shared_data
+from train import augment, cache
+from train.datasets import Clip, index, load, mtat
+from train.datasets.speech_commands import speaker, scoring_label
+from train.datasets.windows import Windows
+
+SPEECH = get_domain("speech")
+
+
+def _word_paths(ix, split: str) -> set[Path]:
+    return {c.path for c in ix.clips(split) if c.labels != (SILENCE,)}
+
+
+# -- Speech Commands ---------------------------------------------------------------------------
+
+
+def test_speech_release_splits_by_the_lists_and_cuts_silence_from_the_noise(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "sc")
+    ix = index("speech", mini.root)
+    assert ix.labels == ("bed", "no", "up", "yes", SILENCE)
+    assert _word_paths(ix, "valid") == mini.splits["valid"]
+    assert _word_paths(ix, "test") == mini.splits["test"]
+    assert _word_paths(ix, "train") == mini.splits["train"] | set(mini.broken)  # broken shows when decoding
+    assert all(c.labels == (c.path.parent.name,) for s in ("train", "valid", "test") for c in ix.clips(s) if c.labels != (SILENCE,))
+    assert ix.missing == 1  # the listed clip that is not on disk
+    noise = set((mini.root / "_background_noise_").glob("*.wav"))
+    assert set(ix.noise) == noise
+    for split in ("train", "valid", "test"):
+        silence = [c for c in ix.clips(split) if c.labels == (SILENCE,)]
+        assert len(silence) == round(len(_word_paths(ix, split)) / 4)  # about one word's share
+        assert {c.path for c in silence} <= noise
+        if split == "train":  # whole recordings: a random 1-s window each epoch
+            assert all(c.start == 0 and c.length is None for c in silence)
+        else:  # fixed 1-s cuts inside the 6-s recordings, the same every time
+            assert all(c.length == SPEECH.sample_rate and 0 <= c.start <= 5 * SPEECH.sample_rate for c in silence)
+    assert index("speech", mini.root).splits == ix.splits
+
+
+def _release_with_words(root: Path, words: list[str]) -> Path:
+    rng = np.random.default_rng(0)
+    for word in words:
+        (root / word).mkdir(parents=True)
+        sf.write(root / word / "0a7c2a8d_nohash_0.wav", rng.normal(0, 0.1, 1600).astype(np.float32), 16_000)
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "white_noise.wav", rng.normal(0, 0.1, 32_000).astype(np.float32), 16_000)
+    (root / "validation_list.txt").write_text("")
+    (root / "testing_list.txt").write_text("")
+    return root
+
+
+def test_speech_release_trains_31_classes_for_v001_and_36_for_v002(tmp_path: Path) -> None:
+    v001 = [w for w in SPEECH.labels if w != SILENCE]
+    v002 = v001 + ["backward", "follow", "forward", "learn", "visual"]
+    assert index("speech", _release_with_words(tmp_path / "v1", v001)).labels == SPEECH.labels
+    labels = index("speech", _release_with_words(tmp_path / "v2", v002)).labels
+    assert len(labels) == 36 and labels[-1] == SILENCE and "visual" in labels
+
+
+def test_twelve_class_test_set_is_detected_and_holds_out_whole_speakers(tmp_path: Path) -> None:
+    mini = minidata.speech_twelve(tmp_path / "test_set")
+    ix = index("speech", mini.root)
+    assert "12-class" in ix.layout
+    assert ix.labels == ("yes", "no", "up", SILENCE, UNKNOWN)
+    assert {c.path for c in ix.clips("valid")} == mini.splits["valid"]
+    assert {c.path for c in ix.clips("train")} == mini.splits["train"] | set(mini.broken)
+    assert set(ix.clips("test")) == set(ix.clips("train")) | set(ix.clips("valid"))  # eval scores every clip
+    speakers = {s: {speaker(c.path) for c in ix.clips(s) if c.labels != (SILENCE,)} for s in ("train", "valid")}
+    assert speakers["valid"] and not speakers["train"] & speakers["valid"]
+    assert set(ix.noise) == {c.path for c in ix.clips("train") if c.labels == (SILENCE,)}
+
+
+def test_speaker_is_the_name_before_nohash_without_the_unknown_word_prefix() -> None:
+    assert speaker(Path("yes/0cb74144_nohash_0.wav")) == "0cb74144"
+    assert speaker(Path("_unknown_/backward_0cb74144_nohash_2.wav.wav")) == "0cb74144"
+    assert speaker(Path("_silence_/1024.wav")) == "1024"
+
+
+def test_words_that_are_not_commands_score_as_unknown() -> None:
+    assert [scoring_label(w) for w in ("yes", "go", "bed", "visual", SILENCE, UNKNOWN)] == ["yes", "go", UNKNOWN, UNKNOWN, SILENCE, UNKNOWN]
+
+
+# -- MagnaTagATune ---------------------------------------------------------------------------------
+
+
+def test_mtat_keeps_the_top_tags_splits_by_folder_and_drops_untagged_clips(tmp_path: Path) -> None:
+    mini = minidata.mtat(tmp_path / "mtat")
+    ix = mtat.index(mini.root, top=4)
+    assert set(ix.labels) == set(minidata.MTAT_TAGS)
+    for split in ("valid", "test"):
+        assert {c.path for c in ix.clips(split)} == mini.splits[split]
+    assert {c.path for c in ix.clips("train")} == mini.splits["train"] | set(mini.broken)
+    assert all(set(c.labels) == set(mini.labels[c.path]) for c in ix.clips("test"))
+    assert ix.dropped == 2  # the untagged clip and the clip whose only tag is `rare`
+    assert ix.missing == 1
+    every = index("mtat", mini.root)  # the domain's 50: fewer columns here, so all are kept
+    assert set(every.labels) == set(minidata.MTAT_TAGS) | {"rare", "unused"} and every.dropped == 1
+
+
+def test_mtat_keeps_the_paper_s_tag_order_when_the_top_tags_are_the_paper_s(tmp_path: Path) -> None:
+    tags = list(get_domain("mtat").labels)[::-1] + ["rarest"]
+    root = tmp_path / "mtat"
+    root.mkdir()
+    with open(root / "annotations_final.csv", "w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL)
+        writer.writerow(["clip_id", *tags, "mp3_path"])
+        for i in range(3):  # every paper tag on 3 clips, `rarest` on one
+            writer.writerow([i, *([1] * 50), int(i == 0), f"f/clip-{i}.mp3"])
+    ix = index("mtat", root)
+    assert ix.labels == get_domain("mtat").labels
+    assert ix.missing == 3
+
+
+# -- DCASE 2017 task 4 ---------------------------------------------------------------------------
+
+
+def test_dcase_reads_rows_finds_audio_in_any_folder_and_holds_out_ten_percent(tmp_path: Path) -> None:
+    mini = minidata.dcase(tmp_path / "dcase")
+    ix = index("dcase", mini.root)
+    assert ix.labels == get_domain("dcase").labels
+    for split in ("train", "valid", "test"):
+        got = {c.path for c in ix.clips(split)} - set(mini.broken)
+        assert got == mini.splits[split], split
+        assert all(set(c.labels) == set(mini.labels[c.path]) for c in ix.clips(split) if c.path in mini.labels)
+    assert any(len(c.labels) == 2 for c in ix.clips("train"))  # two rows, one clip
+    assert ix.missing == 1
+
+
+def test_dcase_takes_validation_from_an_evaluation_csv_and_strong_label_rows(tmp_path: Path) -> None:
+    mini = minidata.dcase(tmp_path / "dcase", evaluation_csv=True)
+    extra = sorted(mini.splits["test"])[0]
+    (mini.root / "groundtruth_strong_label_testing_set.csv").write_text(f"{extra.name}\t0.5\t3.2\tBus\n")
+    ix = index("dcase", mini.root)
+    assert {c.path for c in ix.clips("valid")} == mini.splits["valid"]
+    labels = {c.path: c.labels for c in ix.clips("test")}
+    assert set(labels[extra]) == set(mini.labels[extra]) | {"Bus"}
+
+
+@pytest.mark.parametrize("domain", ["speech", "mtat", "dcase"])
+def test_a_folder_in_no_known_layout_is_a_user_error_naming_the_layouts(tmp_path: Path, domain: str) -> None:
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(LivecmdError) as error:
+        index(domain, tmp_path / "photos")
+    message = str(error.value)
+    assert "\n" not in message and "expected" in message
+    assert {"speech": "testing_list.txt", "mtat": "annotations_final.csv", "dcase": "training"}[domain] in message
+
+
+def test_cli_reports_an_unknown_layout_in_one_line_with_exit_code_2_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    result = subprocess.run([sys.executable, "-m", "livecmd", "train", "--domain", "mtat", "--data", str(tmp_path / "photos")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "annotations_final.csv" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # no empty run folder left behind
+
+
+# -- the decoded-audio cache ---------------------------------------------------------------------
+
+
+def test_cache_decodes_each_file_once_and_gives_back_its_samples(tmp_path: Path) -> None:
+    mini = minidata.mtat(tmp_path / "mtat", per_folder=1)
+    files = sorted(p for p in mini.root.rglob("*.mp3"))
+    built = cache.build(files + [tmp_path / "absent.wav"], 16_000, tmp_path / "cache")
+    for path in files:
+        if path in mini.broken:
+            assert path not in built and "cannot" in built.broken[str(path)]
+        else:  # mp3 at 22.05 kHz → 16 kHz, stored as int16
+            np.testing.assert_allclose(built.wave(path), audio.load(path, 16_000).clip(-1, 1), atol=1.0 / 32767)
+    assert tmp_path / "absent.wav" not in built
+    samples = built.folder / "samples.i16"
+    stamp = samples.stat().st_mtime_ns
+    again = cache.build(files + [tmp_path / "absent.wav"], 16_000, tmp_path / "cache")
+    assert again.folder == built.folder and samples.stat().st_mtime_ns == stamp  # not decoded again
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cache_decodes_in_worker_processes_to_the_same_samples(tmp_path: Path) -> None:
+    mini = minidata.dcase(tmp_path / "dcase", train_clips=6, held=1, test_clips=2)
+    files = sorted(mini.root.rglob("*.wav"))
+    alone = cache.build(files, 16_000, tmp_path / "one")
+    pooled = cache.build(files, 16_000, tmp_path / "two", workers=2)
+    assert alone.broken.keys() == pooled.broken.keys() == {str(p) for p in mini.broken}
+    for path in files:
+        if path in alone:
+            assert np.array_equal(alone.wave(path), pooled.wave(path))
+
+
+def test_a_changed_file_gets_a_new_cache(tmp_path: Path) -> None:
+    path = tmp_path / "clip.wav"
+    sf.write(path, np.zeros(1600, np.float32), 16_000)
+    first = cache.build([path], 16_000, tmp_path / "cache")
+    sf.write(path, np.full(3200, 0.5, np.float32), 16_000)
+    second = cache.build([path], 16_000, tmp_path / "cache")
+    assert second.folder != first.folder and len(second.wave(path)) == 3200
+
+
+def test_real_audio_of_every_kind_decodes_through_the_cache(tmp_path: Path) -> None:
+    clips = sorted(shared_data("speech_commands_test_set_v0.02_part_a").glob("*/*.wav"))[::60]  # 16 kHz words, silence, unknown
+    clips += sorted(shared_data("music").glob("*.mp3"))  # the real MagnaTagATune clip
+    clips += sorted(shared_data("music").glob("*.ogg"))[:1]  # 22.05 kHz
+    clips += sorted(shared_data("scenes/ESC50/audio").glob("*.wav"))[:1]  # 44.1 kHz
+    built = cache.build(clips, 16_000, tmp_path / "cache", workers=2)
+    assert not built.broken
+    for path in clips:
+        np.testing.assert_allclose(built.wave(path), audio.load(path).clip(-1, 1), atol=1.0 / 32767)
+
+
+def test_real_speech_commands_sample_indexes_and_decodes(tmp_path: Path) -> None:
+    root = shared_data("speech_commands_v0.01_sample")
+    decoded = load("speech", root, tmp_path / "cache", workers=2)
+    ix = decoded.index
+    assert ix.labels == SPEECH.labels  # v0.01: 30 words + _silence_
+    words = [c for s in ("train", "valid", "test") for c in ix.clips(s) if c.labels != (SILENCE,)]
+    assert len(words) == 300 and decoded.broken == 0
+    valid = set((root / "validation_list.txt").read_text().split())
+    assert all(f"{c.path.parent.name}/{c.path.name}" in valid for c in ix.clips("valid") if c.labels != (SILENCE,))
+    assert ix.missing == len(valid | set((root / "testing_list.txt").read_text().split())) - sum(
+        1 for c in words if c not in ix.clips("train"))
+    assert len(decoded.cache.wave(ix.noise[0])) > 60 * SPEECH.sample_rate  # the real background noise
+
+
+def test_real_twelve_class_test_set_is_detected_with_its_twelve_labels() -> None:
+    ix = index("speech", shared_data("speech_commands_test_set_v0.02_part_a"))
+    assert ix.labels == SPEECH.test_labels
+    assert len(ix.clips("test")) == 2_748  # every clip
+    assert 0.05 < len(ix.clips("valid")) / len(ix.clips("test")) < 0.15  # about 10% of the speakers
+
+
+# -- the shared Dataset ----------------------------------------------------------------------------
+
+
+def _long_clip_cache(tmp_path: Path) -> tuple[cache.ClipCache, Path]:
+    path = tmp_path / "long.wav"
+    sf.write(path, np.linspace(-0.95, 0.95, 48_000, dtype=np.float32), 16_000, subtype="FLOAT")  # distinct int16 steps
+    return cache.build([path], 16_000, tmp_path / "cache"), path
+
+
+def test_training_windows_move_every_epoch_and_repeat_for_the_same_seed_and_epoch(tmp_path: Path) -> None:
+    built, path = _long_clip_cache(tmp_path)
+    data = Windows(built, [Clip(path, ("a",))], 4_000, labels=["b", "a"], train=True, seed=3)
+    first, target = data[0]
+    assert first.shape == (4_000,) and int(target) == 1
+    assert np.array_equal(first, data[0][0])
+    starts = set()
+    for epoch in range(5):
+        data.epoch = epoch
+        x = data[0][0].numpy()
+        (start,) = np.flatnonzero(built.wave(path) == x[0])
+        assert np.array_equal(x, built.wave(path)[start : start + 4_000])
+        starts.add(start)
+    assert len(starts) == 5
+
+
+def test_scoring_windows_are_the_domain_s_evenly_spaced_segments(tmp_path: Path) -> None:
+    built, path = _long_clip_cache(tmp_path)
+    data = Windows(built, [Clip(path, ("a",)), Clip(path, ("a",), start=100, length=2_000)], 4_000, segments=9)
+    assert np.array_equal(data[0].numpy(), audio.segments(built.wave(path), 4_000, 9))
+    short = data[1].numpy()  # a cut shorter than the window: padded, then repeated
+    assert short.shape == (9, 4_000) and np.array_equal(short[0, :2_000], built.wave(path)[100:2_100]) and not short[0, 2_000:].any()
+
+
+def test_multi_label_targets_are_zero_one_vectors_over_the_labels(tmp_path: Path) -> None:
+    built, path = _long_clip_cache(tmp_path)
+    data = Windows(built, [Clip(path, ("Car", "Bus"))], 1_000, labels=["Bus", "Train", "Car"], multi_label=True, train=True)
+    assert data[0][1].tolist() == [1.0, 0.0, 1.0]
+
+
+# -- speech augmentation --------------------------------------------------------------------------
+
+
+def test_time_shift_moves_the_clip_and_keeps_its_length() -> None:
+    wave = np.arange(1, 11, dtype=np.float32)
+    assert augment.time_shift(wave, 3).tolist() == [0, 0, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert augment.time_shift(wave, -2).tolist() == [3, 4, 5, 6, 7, 8, 9, 10, 0, 0]
+    assert not augment.time_shift(wave, 10).any()
+
+
+def test_background_noise_is_mixed_at_the_requested_snr() -> None:
+    rng = np.random.default_rng(0)
+    speech = (0.3 * np.sin(np.arange(16_000) / 5)).astype(np.float32)
+    noise = rng.normal(0, 0.5, 16_000).astype(np.float32)
+    for snr in (0.0, 10.0, 20.0):
+        mixed = augment.add_noise(speech, noise, snr)
+        measured = 10 * np.log10(np.mean(speech**2) / np.mean((mixed - speech) ** 2))
+        assert measured == pytest.approx(snr, abs=0.01)
+    assert not augment.add_noise(np.zeros(100, np.float32), noise[:100], 10.0).any()  # digital silence stays silent
+
+
+def test_gain_scales_by_decibels_and_clips_at_full_scale() -> None:
+    wave = np.array([0.1, -0.2, 0.6], np.float32)
+    np.testing.assert_allclose(augment.gain(wave, -20.0), wave / 10, rtol=1e-6)
+    assert augment.gain(wave, 6.0).tolist()[2] == 1.0
+
+
+def test_augmentation_keeps_the_window_length_and_is_reproducible() -> None:
+    wave = (0.2 * np.sin(np.arange(16_000) / 3)).astype(np.float32)
+    noises = [np.random.default_rng(1).normal(0, 0.1, 50_000).astype(np.float32)]
+    one = augment.augment(wave, np.random.default_rng(7), noises, augment.Augmentation())
+    two = augment.augment(wave, np.random.default_rng(7), noises, augment.Augmentation())
+    assert one.shape == wave.shape and np.array_equal(one, two) and not np.array_equal(one, wave)

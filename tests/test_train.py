@@ -1,0 +1,262 @@
+"""Training on miniature copies of the three datasets in their real layouts: learning, the run
+folder, resume after Ctrl-C, kill -9, a diverging loss, and DistributedDataParallel under torchrun.
+
+The miniature runs use 729-sample windows (the product uses the paper's 16,000 / 39,366 / 19,683)
+and AdamW at lr 0.001, which learns these tiny sets in a dozen epochs of a few steps where the
+paper's SGD needs more; torch runs on one thread, which on a shared 2-core machine is many times
+faster than two threads that wait for each other whenever another process takes a core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from livecmd import weights
+from livecmd.domains import get_domain
+from livecmd.errors import LivecmdError
+from tests import minidata
+from train import checkpoint
+from train.datasets import index
+from train.evaluate import evaluate
+from train.fit import TrainConfig, train
+
+WINDOW = 729
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(domain: str, data: Path, out: Path, **changes) -> TrainConfig:
+    settings = dict(domain=domain, data=data, out=out, cache=out.parent / "cache", workers=0, input_samples=WINDOW,
+                    batch_size=8, optimizer="adamw", epochs=10)
+    return TrainConfig(**{**settings, **changes})
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _test_score(domain: str, data: Path, out: Path) -> dict:
+    return evaluate(domain, data, out / "best.safetensors", workers=0, cache_dir=out.parent / "cache")
+
+
+# -- learning ---------------------------------------------------------------------------------------
+
+
+def test_training_beats_chance_on_miniature_speech_commands_and_writes_the_run(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands", speakers=24)
+    out = tmp_path / "run"
+    outcome = train(_config("speech", mini.root, out))
+    assert not outcome.interrupted and outcome.epochs_done == 10
+    result = _test_score("speech", mini.root, out)
+    assert result["clips"] == 10 and result["accuracy"] >= 0.6  # 5 classes here: chance is 0.2
+    meta = weights.read_meta(out / "best.safetensors")
+    assert (meta.domain, meta.arch, meta.labels) == ("speech", "samplecnn", index("speech", mini.root).labels)
+    assert meta.input_samples == WINDOW and meta.extra["data"] == str(mini.root) and meta.extra["epochs"] == 10
+    assert meta.metrics["accuracy"] == max(row["valid"]["accuracy"] for row in _log(out)) == outcome.best["accuracy"]
+    assert [row["epoch"] for row in _log(out)] == list(range(1, 11))
+    state = checkpoint.load(out / "last.safetensors").state
+    assert (state["epoch"], state["step"]) == (10, 0)
+
+
+def test_training_beats_chance_on_miniature_magnatagatune(tmp_path: Path) -> None:
+    mini = minidata.mtat(tmp_path / "mtat", per_folder=8)
+    out = tmp_path / "run"
+    train(_config("mtat", mini.root, out))
+    result = _test_score("mtat", mini.root, out)
+    assert result["tags_scored"] == 4 and result["roc_auc"] >= 0.8  # chance is 0.5
+
+
+def test_training_beats_chance_on_miniature_dcase(tmp_path: Path) -> None:
+    mini = minidata.dcase(tmp_path / "dcase", train_clips=60, held=8, test_clips=16)
+    out = tmp_path / "run"
+    train(_config("dcase", mini.root, out))
+    result = _test_score("dcase", mini.root, out)
+    positives = sum(len(mini.labels[p]) for p in mini.splits["test"]) / (16 * len(get_domain("dcase").labels))
+    assert result["f_score"] >= 0.6 > 2 * positives / (1 + positives)  # tagging everything scores the latter
+
+
+def test_training_on_the_twelve_class_layout_outputs_its_labels(tmp_path: Path) -> None:
+    mini = minidata.speech_twelve(tmp_path / "test_set")
+    out = tmp_path / "run"
+    train(_config("speech", mini.root, out, epochs=1))
+    assert weights.read_meta(out / "best.safetensors").labels == ("yes", "no", "up", "_silence_", "_unknown_")
+
+
+# -- checkpoints, resume and faults ---------------------------------------------------------------
+
+
+def test_checkpoint_keeps_model_optimizer_tensors_and_scalars(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    for optimizer in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True), torch.optim.AdamW(model.parameters())):
+        model(torch.randn(4, 3)).sum().backward()
+        optimizer.step()
+        checkpoint.save(tmp_path / "last.safetensors", model.state_dict(), optimizer.state_dict(), {"epoch": 3, "best": -float("inf")})
+        back = checkpoint.load(tmp_path / "last.safetensors")
+        assert back.state == {"epoch": 3, "best": -float("inf")}
+        assert all(torch.equal(back.model[k], v) for k, v in model.state_dict().items())
+        fresh = type(optimizer)(model.parameters(), lr=1.0)
+        fresh.load_state_dict(back.optimizer)
+        for key, value in optimizer.state_dict()["state"][0].items():
+            assert torch.equal(torch.as_tensor(fresh.state_dict()["state"][0][key]), torch.as_tensor(value))
+        assert fresh.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+
+
+def test_resume_after_an_interrupt_ends_with_the_uninterrupted_run_s_weights(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(_config("speech", mini.root, whole, epochs=3, batch_size=4))
+
+    def ctrl_c_during_epoch_2() -> None:
+        while not (cut / "metrics.jsonl").exists():
+            time.sleep(0.005)
+        time.sleep(random.uniform(0.0, 0.1))
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_during_epoch_2, daemon=True).start()
+    stopped = train(_config("speech", mini.root, cut, epochs=3, batch_size=4))
+    assert stopped.interrupted and stopped.epochs_done == 1
+    assert checkpoint.load(cut / "last.safetensors").state["epoch"] == 1
+    resumed = train(_config("speech", mini.root, cut, epochs=3, batch_size=4, resume=True))
+    assert not resumed.interrupted and resumed.epochs_done == 3
+    assert [row["epoch"] for row in _log(cut)] == [1, 2, 3]
+    for name in ("last.safetensors", "best.safetensors"):
+        a, b = load_file(whole / name), load_file(cut / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name  # bit for bit
+    assert [row["train_loss"] for row in _log(whole)] == pytest.approx([row["train_loss"] for row in _log(cut)], rel=1e-6)
+
+
+def _livecmd_train(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "livecmd", "train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def _mini_args(root: Path, out: Path, epochs: int, *extra: str) -> list[str]:
+    return ["--domain", "speech", "--data", str(root), "--out", str(out), "--cache", str(out.parent / "cache"),
+            "--epochs", str(epochs), "--input-samples", str(WINDOW), "--batch-size", "4", "--workers", "0", *extra]
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint_exits_130_and_resume_continues_the_epochs(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    process = _livecmd_train(*_mini_args(mini.root, out, 100))
+    _wait_for(out / "metrics.jsonl", process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stdout and "--resume" in stdout and "Traceback" not in stderr
+    done = checkpoint.load(out / "last.safetensors").state["epoch"]
+    assert 1 <= done < 100
+    process = _livecmd_train(*_mini_args(mini.root, out, done + 2, "--resume"))
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert [row["epoch"] for row in _log(out)] == list(range(1, done + 3))
+    assert checkpoint.load(out / "last.safetensors").state["epoch"] == done + 2
+
+
+def test_kill_9_at_any_moment_leaves_a_checkpoint_to_resume_from(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    rng = random.Random(0)
+    for attempt in range(2):  # checkpoints after every batch: a kill lands in, before or after a write
+        process = _livecmd_train(*_mini_args(mini.root, out, 200, "--checkpoint-minutes", "0", *(["--resume"] if attempt else [])))
+        _wait_for(out / "last.safetensors", process)
+        time.sleep(rng.uniform(0.2, 1.0))
+        process.kill()
+        process.communicate()
+        state = checkpoint.load(out / "last.safetensors").state
+        assert 0 <= state["step"] <= 10
+    finish = state["epoch"] + 1
+    process = _livecmd_train(*_mini_args(mini.root, out, finish, "--resume"))
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert [row["epoch"] for row in _log(out)] == list(range(1, finish + 1))
+
+
+def test_a_loss_that_is_not_finite_stops_with_a_clear_message_and_no_weights(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    with pytest.raises(LivecmdError, match="loss is not finite at epoch 1") as error:
+        train(_config("speech", mini.root, out, optimizer="sgd", lr=1e10, batch_size=4))
+    assert "lower --lr" in str(error.value)
+    assert not (out / "best.safetensors").exists() and not (out / "last.safetensors").exists()
+
+
+def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.safetensors").write_bytes(b"x")
+    with pytest.raises(LivecmdError, match="already holds a run"):
+        train(_config("speech", tmp_path / "unused", out))
+
+
+# -- DistributedDataParallel -----------------------------------------------------------------------
+
+
+def test_torchrun_trains_with_two_gloo_processes_into_one_run(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "livecmd", "train",
+               *_mini_args(mini.root, out, 2), "--device", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "x 2 process(es)" in result.stdout
+    assert result.stdout.count("epoch 2/2") == 1  # rank 0 speaks for both
+    assert [(row["epoch"], row["processes"]) for row in _log(out)] == [(1, 2), (2, 2)]
+    state = checkpoint.load(out / "last.safetensors")
+    assert state.state["epoch"] == 2 and all(torch.isfinite(v).all() for v in state.model.values() if v.is_floating_point())
+    weights.load(out / "best.safetensors")
+
+
+# -- the product command at the paper's input lengths ------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("domain", ["speech", "mtat", "dcase"])
+def test_cli_trains_and_evaluates_at_the_paper_s_input_length(tmp_path: Path, domain: str) -> None:
+    build = {"speech": lambda r: minidata.speech_release(r, speakers=6),
+             "mtat": lambda r: minidata.mtat(r, per_folder=1),
+             "dcase": lambda r: minidata.dcase(r, train_clips=12, held=2, test_clips=3)}[domain]
+    root = build(tmp_path / domain).root
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = ["--domain", domain, "--data", str(root), "--cache", str(tmp_path / "cache")]
+    result = subprocess.run([sys.executable, "-m", "livecmd", "train", *common, "--epochs", "1", "--out", str(out),
+                             "--workers", "1"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "skipped 1 missing and 1 broken files" in result.stdout
+    meta = weights.read_meta(out / "best.safetensors")
+    assert meta.input_samples == get_domain(domain).input_samples
+    result = subprocess.run([sys.executable, "-m", "livecmd", "eval", *common, "--weights", str(out / "best.safetensors"),
+                             "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["domain"] == domain and report["clips"] > 0
+    assert get_domain(domain).metric in report and np.isfinite(report[get_domain(domain).metric] or 0.0)

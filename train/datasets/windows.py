@@ -1,0 +1,88 @@
+"""The one Dataset every domain trains and scores with: windows read from the decoded cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from livecmd import audio
+from train.augment import Augmentation, augment
+from train.cache import ClipCache
+from train.datasets.base import Clip
+
+
+class Windows(Dataset):
+    """Model inputs cut from decoded clips.
+
+    Training (`train=True`): one window of `window` samples per clip per epoch, at a random
+    offset in clips longer than that (zero-padded at the end when shorter), augmented when
+    `augmentation` is given; an item is (window (samples,), target), the target being the label
+    index (multi-class) or a float 0/1 vector over `labels` (multi-label).
+    Scoring (`train=False`): `segments` evenly spaced windows per clip, whose scores the caller
+    averages into the clip's score (the paper's test procedure); an item is (segments, samples).
+
+    Randomness is drawn from (seed, epoch, item), so an epoch reads the same windows whichever
+    worker or rank reads them, and again after a resume. Set `epoch` before each epoch.
+    """
+
+    def __init__(
+        self,
+        cache: ClipCache,
+        clips: Sequence[Clip],
+        window: int,
+        *,
+        labels: Sequence[str] = (),
+        multi_label: bool = False,
+        train: bool = False,
+        segments: int = 1,
+        seed: int = 0,
+        augmentation: Augmentation | None = None,
+        noise: Sequence[Path] = (),
+    ):
+        self.cache = cache
+        self.clips = list(clips)
+        self.window = window
+        self.train = train
+        self.segments = segments
+        self.seed = seed
+        self.augmentation = augmentation
+        self.noise_paths = [p for p in noise if p in cache]
+        self.epoch = 0
+        self.targets = _targets(self.clips, labels, multi_label) if train else None
+        self._noises: list[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int):
+        clip = self.clips[i]
+        wave = self.cache.wave(clip.path)
+        wave = wave[clip.start : None if clip.length is None else clip.start + clip.length]
+        if not self.train:
+            return torch.from_numpy(audio.segments(wave, self.window, self.segments))
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        if len(wave) > self.window:
+            start = int(rng.integers(0, len(wave) - self.window + 1))
+            x = np.ascontiguousarray(wave[start : start + self.window])
+        else:
+            x = audio.fit(wave, self.window)
+        if self.augmentation is not None:
+            if self._noises is None:  # once per process: a few long recordings
+                self._noises = [self.cache.wave(p) for p in self.noise_paths]
+            x = augment(x, rng, self._noises, self.augmentation)
+        return torch.from_numpy(x), self.targets[i]
+
+
+def _targets(clips: Sequence[Clip], labels: Sequence[str], multi_label: bool) -> torch.Tensor:
+    position = {label: k for k, label in enumerate(labels)}
+    if not multi_label:
+        return torch.tensor([position[c.labels[0]] for c in clips], dtype=torch.long)
+    hot = torch.zeros(len(clips), len(labels))
+    for row, clip in enumerate(clips):
+        for label in clip.labels:
+            hot[row, position[label]] = 1.0
+    return hot

@@ -1,0 +1,180 @@
+"""Clip scores and the paper's metric per domain.
+
+A clip's score is the average of its segments' scores (probabilities), as in the paper: 1
+segment per speech clip, 12 per MagnaTagATune clip, 9 per DCASE clip. The metrics come from
+scikit-learn:
+- accuracy (speech): 12-class accuracy, with a confusion matrix. The model's outputs are mapped
+  onto the 12 test classes: the top-scoring label counts, and a word that is not one of the ten
+  commands counts as `_unknown_`.
+- roc_auc (mtat): ROC-AUC and PR-AUC (average precision), macro-averaged over the tags; a tag
+  with no positive or no negative clip in the split has no AUC and is left out of the average.
+- f_score (dcase): instance-based F-score, precision and recall: every (clip, label) pair is
+  one decision (score ≥ 0.5), micro-averaged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+from torch import nn
+from torch.utils.data import DataLoader
+
+from livecmd import weights
+from livecmd.compute import pick_device
+from livecmd.domains import Domain, get_domain
+from livecmd.errors import LivecmdError
+from livecmd.models import probabilities
+from train import precision
+from train.datasets import load
+from train.datasets.speech_commands import scoring_label
+from train.datasets.windows import Windows
+
+THRESHOLD = 0.5  # a multi-label tag is "on" when its clip score reaches this
+METRIC_KEYS = ("accuracy", "roc_auc", "pr_auc", "f_score", "precision", "recall")
+
+
+def clip_scores(model: nn.Module, loader: DataLoader, device: torch.device, dtype: torch.dtype | None,
+                multi_label: bool, console: Console | None = None) -> np.ndarray:
+    """Segment-averaged probabilities, (clips, labels) float32, for a loader of (clips,
+    segments, samples) batches."""
+    model.eval()
+    out = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    console = console or Console(stderr=True)
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress, torch.no_grad():
+        task = progress.add_task("scoring clips", total=len(loader.dataset))
+        for batch in loader:
+            clips, segments, samples = batch.shape
+            x = batch.reshape(clips * segments, samples).to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                logits = model(x)
+            p = probabilities(logits.float(), multi_label).reshape(clips, segments, -1).mean(dim=1)
+            out.append(p.cpu().numpy())
+            progress.advance(task, clips)
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def metrics(domain: Domain, model_labels: Sequence[str], clip_labels: Sequence[Sequence[str]],
+            scores: np.ndarray) -> dict[str, Any]:
+    """The domain's metrics for clips with true labels `clip_labels` and `scores` (clips,
+    len(model_labels)). The domain's own metric is under the key `domain.metric`."""
+    return _METRICS[domain.metric](domain, list(model_labels), clip_labels, np.asarray(scores))
+
+
+def _accuracy(domain: Domain, labels: list[str], clip_labels: Sequence[Sequence[str]], scores: np.ndarray) -> dict[str, Any]:
+    classes = list(domain.test_labels)
+    truth = [scoring_label(c[0]) for c in clip_labels]
+    predicted = [scoring_label(labels[k]) for k in scores.argmax(axis=1)]
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "confusion_labels": classes,
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=classes).tolist(),
+    }
+
+
+def _auc(domain: Domain, labels: list[str], clip_labels: Sequence[Sequence[str]], scores: np.ndarray) -> dict[str, Any]:
+    truth = _multi_hot(labels, clip_labels)
+    scored = [k for k in range(len(labels)) if 0 < truth[:, k].sum() < len(truth)]
+    if not scored:
+        return {"roc_auc": math.nan, "pr_auc": math.nan, "tags_scored": 0}
+    return {
+        "roc_auc": float(roc_auc_score(truth[:, scored], scores[:, scored], average="macro")),
+        "pr_auc": float(average_precision_score(truth[:, scored], scores[:, scored], average="macro")),
+        "tags_scored": len(scored),
+    }
+
+
+def _f_score(domain: Domain, labels: list[str], clip_labels: Sequence[Sequence[str]], scores: np.ndarray) -> dict[str, Any]:
+    truth = _multi_hot(labels, clip_labels)
+    p, r, f, _ = precision_recall_fscore_support(truth, (scores >= THRESHOLD).astype(int), average="micro", zero_division=0)
+    return {"f_score": float(f), "precision": float(p), "recall": float(r)}
+
+
+_METRICS = {"accuracy": _accuracy, "roc_auc": _auc, "f_score": _f_score}
+
+
+def _multi_hot(labels: list[str], clip_labels: Sequence[Sequence[str]]) -> np.ndarray:
+    """(clips, labels) 0/1; a true label the model does not output is ignored."""
+    position = {label: k for k, label in enumerate(labels)}
+    truth = np.zeros((len(clip_labels), len(labels)), dtype=int)
+    for row, clip in enumerate(clip_labels):
+        for label in clip:
+            if label in position:
+                truth[row, position[label]] = 1
+    return truth
+
+
+def scoring_loader(dataset: Windows, segments: int, windows_per_batch: int, workers: int, pin: bool) -> DataLoader:
+    """Batches of whole clips, about `windows_per_batch` windows each."""
+    return DataLoader(dataset, batch_size=max(1, windows_per_batch // segments), num_workers=workers, pin_memory=pin)
+
+
+def evaluate(domain: str, data: str | Path, weights_path: str | Path, split: str = "test", device: str = "auto",
+             amp: str = "auto", batch_size: int = 64, workers: int | None = None, cache_dir: Path | None = None,
+             as_json: bool = False, console: Console | None = None) -> dict[str, Any]:
+    """Score `weights_path` on the `split` clips of the dataset at `data`; print a report (and,
+    with `as_json`, the result as one JSON line last) and return the metrics (JSON-ready: NaN
+    becomes None). `batch_size` counts windows; `workers` None: all cores decode, half load."""
+    console = console or Console()
+    cpus = os.cpu_count() or 1
+    dom = get_domain(domain)
+    dev = pick_device(device)
+    dtype = precision.autocast_dtype(dev, amp)
+    loaded = weights.load(weights_path, dev)
+    if loaded.meta.domain != dom.name:
+        raise LivecmdError(f"{weights_path} holds a {loaded.meta.domain} model, not {dom.name}: pass --domain {loaded.meta.domain} or other --weights")
+    decoded = load(dom, data, cache_dir, cpus if workers is None else workers, Console(stderr=True))
+    console.print(decoded.summary(), soft_wrap=True, highlight=False)
+    clips = decoded.clips(split)
+    if not clips:
+        raise LivecmdError(f"{decoded.index.root} has no usable {split} clips: try --split valid or test")
+    dataset = Windows(decoded.cache, clips, loaded.meta.input_samples, segments=dom.segments)
+    loader = scoring_loader(dataset, dom.segments, batch_size, max(1, cpus // 2) if workers is None else workers, dev.type == "cuda")
+    scores = clip_scores(loaded.model, loader, dev, dtype, dom.multi_label, Console(stderr=True))
+    result = metrics(dom, loaded.meta.labels, [c.labels for c in clips], scores)
+    result = {
+        "domain": dom.name, "arch": loaded.meta.arch, "split": split, "clips": len(clips),
+        "data": str(decoded.index.root), "weights": str(weights_path), "device": str(dev),
+        "autocast": precision.name(dtype), **result,
+    }
+    result = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in result.items()}
+    _report(result, dom, console)
+    if as_json:
+        print(json.dumps(result), flush=True)  # plain print: one line, whatever the terminal width
+    return result
+
+
+def _report(result: dict[str, Any], domain: Domain, console: Console) -> None:
+    table = Table(title=f"{domain.name} {result['arch']} on {result['clips']:,} {result['split']} clips ({result['device']}, {result['autocast']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in METRIC_KEYS:
+        if key in result:
+            table.add_row(key, "n/a" if result[key] is None else f"{result[key]:.4f}")
+    console.print(table)
+    if "confusion_matrix" in result:
+        labels = result["confusion_labels"]
+        matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
+        matrix.add_column("")
+        for label in labels:
+            matrix.add_column(label.strip("_")[:7], justify="right")
+        for label, row in zip(labels, result["confusion_matrix"]):
+            matrix.add_row(label, *(str(v) for v in row))
+        console.print(matrix)

@@ -1,0 +1,401 @@
+"""The training loop behind `livecmd train`. Read it top to bottom: processes and device, data,
+model, optimizer and schedule, resume, then the epochs (steps, validation, checkpoints).
+
+The recipe is the paper's: SGD with Nesterov momentum 0.9, lr 0.01, batch 23, the lr divided
+by 5 when the validation metric has not improved for 3 epochs. One window per training clip
+per epoch, at a random offset in clips longer than the model's input.
+
+Under `torchrun --nproc_per_node N -m livecmd.cli train ...` the same loop runs once per process
+with DistributedDataParallel (NCCL on GPUs, gloo on CPUs): each rank trains on its share of
+every epoch, rank 0 validates, keeps the best weights and writes the checkpoints.
+
+Faults: Ctrl-C (or the SIGTERM torchrun and batch schedulers send) stops at the next batch with
+a resumable `last.safetensors`; `--resume` continues from it with the same epoch, lr, data
+order and dropout masks as an uninterrupted run. Checkpoints are written atomically, so a kill -9
+leaves the previous one. A loss that is not finite stops the run before the weights are touched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from livecmd import weights
+from livecmd.compute import pick_device
+from livecmd.domains import get_domain
+from livecmd.errors import LivecmdError
+from livecmd.models import build_model
+from train import checkpoint, precision
+from train.augment import Augmentation
+from train.datasets import load
+from train.datasets.windows import Windows
+from train.evaluate import clip_scores, metrics, scoring_loader
+
+OPTIMIZERS = ("sgd", "adamw")
+LR_FACTOR, LR_PATIENCE = 0.2, 3  # lr ÷5 after 3 epochs without a better validation metric
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    domain: str
+    data: Path
+    arch: str = "samplecnn"
+    epochs: int = 50
+    batch_size: int = 23  # the paper's
+    lr: float | None = None  # None: 0.01 for SGD (the paper's), 0.001 for AdamW
+    optimizer: str = "sgd"
+    out: Path | None = None  # None: runs/<domain>-<arch>-<time>/
+    resume: bool = False
+    device: str = "auto"
+    amp: str = "auto"
+    workers: int | None = None  # DataLoader workers; None: half the cores (decoding uses all)
+    seed: int = 0
+    cache: Path | None = None  # decoded-audio cache folder; None: ~/.cache/livecmd
+    augment: bool = True  # speech: shift, background noise, gain
+    input_samples: int | None = None  # None: the domain's (the paper's); shorter for quick trials
+    checkpoint_minutes: float = 10.0  # also save `last` mid-epoch this often
+
+
+# What a resumed run keeps from the run it continues (the rest may change between sessions).
+_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "input_samples")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    out: Path
+    epochs_done: int
+    best: dict[str, Any]  # validation metrics of best.safetensors
+    interrupted: bool
+
+
+def train(config: TrainConfig, console: Console | None = None) -> Outcome:
+    console = console or Console()
+
+    # -- processes and device: one process per device under torchrun, else just this one ------
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = pick_device(config.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        # Rank 0 decodes and validates while the others wait: allow hours, not the default 10 min.
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=3))
+    lead = rank == 0
+
+    def say(message: str) -> None:  # one unwrapped line per message, from rank 0 only
+        if lead:
+            console.print(message, soft_wrap=True, highlight=False)
+
+    try:
+        # -- run folder; resuming takes the run's own settings ------------------------------------
+        out = _run_folder(config, world, device)
+        resumed = checkpoint.load(out / "last.safetensors") if config.resume else None
+        if resumed is not None:
+            config = _resumed_config(config, resumed.state["config"])
+        elif (out / "last.safetensors").exists():
+            raise LivecmdError(f"{out} already holds a run: pass --resume to continue it, or another --out")
+        domain = get_domain(config.domain)
+        window = config.input_samples or domain.input_samples
+        cpus = os.cpu_count() or 1
+        workers = config.workers if config.workers is not None else max(1, cpus // 2)
+
+        # -- data: index, decode once into the cache (one process per node; the others wait) ---
+        local_lead = int(os.environ.get("LOCAL_RANK", "0")) == 0
+        decode_workers = config.workers if config.workers is not None else cpus
+        if local_lead:
+            data = load(domain, config.data, config.cache, decode_workers, Console(stderr=True))
+        if world > 1:
+            dist.barrier()
+        if not local_lead:
+            data = load(domain, config.data, config.cache, 0, Console(stderr=True))
+        if resumed is not None and str(data.index.root) != resumed.state["config"]["data"]:
+            raise LivecmdError(f"{out} was trained on {resumed.state['config']['data']}, not {data.index.root}: pass the same --data to resume")
+        labels = data.index.labels
+        train_clips, valid_clips = data.clips("train"), data.clips("valid")
+        if not train_clips or not valid_clips:
+            raise LivecmdError(f"{data.index.root} has {len(train_clips)} usable training and {len(valid_clips)} validation clips: both must be non-empty")
+        say(data.summary())
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LivecmdError(f"cannot create the run folder {out} ({e.strerror}): pass another --out") from None
+        # Augmentation needs background recordings: only the speech datasets carry them.
+        augmentation = Augmentation() if config.augment and data.index.noise else None
+        train_set = Windows(data.cache, train_clips, window, labels=labels, multi_label=domain.multi_label,
+                            train=True, seed=config.seed, augmentation=augmentation, noise=data.index.noise)
+        valid_set = Windows(data.cache, valid_clips, window, segments=domain.segments)
+        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
+        batch = min(config.batch_size, len(sampler))  # a tiny dataset still makes one step
+        steps = len(sampler) // batch
+
+        # -- model: the same initial weights on every rank; DDP then averages the gradients ----
+        torch.manual_seed(config.seed)
+        core = build_model(domain, config.arch, n_labels=len(labels)).to(device)
+        loss_fn: nn.Module = nn.BCEWithLogitsLoss() if domain.multi_label else nn.CrossEntropyLoss()
+
+        # -- optimizer, schedule, mixed precision -------------------------------------------------
+        if config.optimizer == "sgd":
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(core.parameters(), lr=config.lr or 0.01, momentum=0.9, nesterov=True)
+        elif config.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(core.parameters(), lr=config.lr or 1e-3)
+        else:
+            raise LivecmdError(f"unknown --optimizer {config.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=LR_FACTOR, patience=LR_PATIENCE)
+        dtype = precision.autocast_dtype(device, config.amp)
+        scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)  # fp16 only: bf16 has fp32's range
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input length: let cuDNN pick its fastest kernels
+
+        # -- resume: weights, optimizer, schedule, position in the epoch, best so far -------------
+        start_epoch, start_step, loss_sum, seen = 0, 0, 0.0, 0
+        best_score, best_metrics = -math.inf, {}
+        if resumed is not None:
+            s = resumed.state
+            core.load_state_dict(resumed.model)
+            optimizer.load_state_dict(resumed.optimizer)
+            scheduler.load_state_dict(s["scheduler"])
+            scaler.load_state_dict(s["scaler"])
+            start_epoch, start_step, loss_sum, seen = s["epoch"], s["step"], s["loss_sum"], s["seen"]
+            best_score, best_metrics = s["best_score"], s["best_metrics"]
+            if lead:
+                _truncate_log(out / "metrics.jsonl", start_epoch)
+            if start_epoch >= config.epochs:
+                say(f"{out} has already trained {start_epoch} epochs: pass a larger --epochs to go on")
+            else:
+                say(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step + 1} of {steps} (lr {_lr(optimizer):g})")
+        model: nn.Module = core
+        if world > 1:
+            model = DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
+        say(f"training {domain.name} {config.arch} ({len(labels)} labels, {window:,}-sample windows) on {device}, "
+            f"{precision.name(dtype)}, batch {batch} x {world} process(es), {workers} loader workers, {config.optimizer} "
+            f"lr {_lr(optimizer):g}; run folder {out}")
+
+        def save_last(epoch: int, step: int) -> None:
+            state = {
+                "config": _config_json(config, data.index.root), "epoch": epoch, "step": step,
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "loss_sum": loss_sum, "seen": seen, "best_score": best_score, "best_metrics": best_metrics,
+            }
+            checkpoint.save(out / "last.safetensors", core.state_dict(), optimizer.state_dict(), state)
+
+        # -- the epochs ---------------------------------------------------------------------------
+        last_save = time.monotonic()
+        with _StopRequest() as stop:
+            for epoch in range(start_epoch, config.epochs):
+                sampler.set_epoch(epoch)  # a new shuffle per epoch, the same on every rank
+                train_set.epoch = epoch  # new window offsets and augmentation per epoch
+                order = list(sampler)[: steps * batch][start_step * batch :]
+                loader = DataLoader(train_set, batch_size=batch, sampler=order, num_workers=workers,
+                                    pin_memory=device.type == "cuda", worker_init_fn=_ignore_ctrl_c)
+                model.train()
+                started, first, rate = time.monotonic(), start_step, 0.0
+                with _progress(console, lead) as progress:
+                    task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps * batch * world,
+                                             completed=start_step * batch * world, rate=0.0, loss=math.nan)
+                    for step, (x, y) in enumerate(loader, start=start_step):
+                        # Stop before the forward pass: it already moves BatchNorm's running statistics.
+                        if _any_rank(stop.requested, world, device):
+                            if lead:
+                                save_last(epoch, step)
+                            say(f"interrupted at epoch {epoch + 1}, batch {step + 1}: saved {out / 'last.safetensors'}; continue with "
+                                f"`livecmd train --domain {domain.name} --data {data.index.root} --out {out} --resume`")
+                            return Outcome(out, epoch, best_metrics, interrupted=True)
+                        torch.manual_seed(_step_seed(config.seed, rank, epoch, step))  # dropout: same masks after a resume
+                        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                            logits = model(x)
+                        loss = loss_fn(logits.float(), y)
+                        # Every rank must agree before the backward pass (its all-reduce would hang otherwise).
+                        if _any_rank(not bool(torch.isfinite(loss)), world, device):
+                            raise LivecmdError(
+                                f"training stopped: the loss is not finite at epoch {epoch + 1}, batch {step + 1} "
+                                f"(lr {_lr(optimizer):g}); lower --lr or check the data (the checkpoints in {out}, if any, are from before it)")
+                        optimizer.zero_grad(set_to_none=True)
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
+                        loss_sum += loss.item() * len(x)
+                        seen += len(x)
+                        rate = (step + 1 - first) * batch * world / max(time.monotonic() - started, 1e-9)
+                        progress.update(task, advance=len(x) * world, rate=rate, loss=loss_sum / seen)
+                        if lead and time.monotonic() - last_save > config.checkpoint_minutes * 60:
+                            save_last(epoch, step + 1)
+                            last_save = time.monotonic()
+
+                # -- end of epoch: validate, schedule, keep the best, log, checkpoint -------------
+                if not all(bool(torch.isfinite(p).all()) for p in core.parameters()):
+                    raise LivecmdError(f"training stopped: the weights are not finite after epoch {epoch + 1}; lower --lr (the checkpoints in {out}, if any, are from before it)")
+                valid: dict[str, Any] = {}
+                if lead:
+                    loader = scoring_loader(valid_set, domain.segments, 64, workers, device.type == "cuda")
+                    scores = clip_scores(core, loader, device, dtype, domain.multi_label, Console(stderr=True))
+                    valid = _scalars(metrics(domain, labels, [c.labels for c in valid_clips], scores))
+                score = _share(valid.get(domain.metric, math.nan), world, device)
+                score = -math.inf if math.isnan(score) else score
+                scheduler.step(score)
+                improved = score > best_score or epoch == 0
+                train_loss, seconds = loss_sum / max(seen, 1), time.monotonic() - started
+                if improved:
+                    best_score, best_metrics = score, {**valid, "split": "valid", "epoch": epoch + 1}
+                if lead:
+                    if improved:
+                        weights.save(out / "best.safetensors", core, _meta(config, domain, labels, window, data.index, best_metrics))
+                    row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": _lr(optimizer), "seconds": round(seconds, 1),
+                           "samples_per_s": round(rate, 1), "processes": world, "valid": valid}
+                    with open(out / "metrics.jsonl", "a") as log:
+                        log.write(json.dumps(row) + "\n")
+                start_step, loss_sum, seen = 0, 0.0, 0
+                if lead:
+                    save_last(epoch + 1, 0)
+                    last_save = time.monotonic()
+                say(f"epoch {epoch + 1}/{config.epochs}  loss {train_loss:.4f}  valid {domain.metric} "
+                    f"{valid.get(domain.metric, math.nan):.4f}{' (best)' if improved else ''}  lr {_lr(optimizer):g}  "
+                    f"{rate:,.1f} samples/s  {seconds:.0f} s")
+        return Outcome(out, config.epochs, best_metrics, interrupted=False)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+# -- helpers, in the order the loop uses them ------------------------------------------------------
+
+
+def _run_folder(config: TrainConfig, world: int, device: torch.device) -> Path:
+    """`--out`, or runs/<domain>-<arch>-<time>/ with the time of rank 0 (shared, so every
+    rank writes to one folder). Created only once the data has been read, so that a wrong
+    --data leaves no empty run behind."""
+    if config.out is not None:
+        out = Path(config.out)
+    elif config.resume:
+        raise LivecmdError("--resume needs --out with the folder of the run to continue")
+    else:
+        now = torch.tensor([int(time.time())], device=device)  # NCCL broadcasts GPU tensors only
+        if world > 1:
+            dist.broadcast(now, src=0)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(int(now)))
+        out = Path("runs") / f"{config.domain}-{config.arch}-{stamp}"
+    return out
+
+
+def _config_json(config: TrainConfig, root: Path) -> dict[str, Any]:
+    values = asdict(config)
+    return {**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()}, "data": str(root)}
+
+
+def _resumed_config(given: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
+    """The run's own settings, with this session's epochs, device, workers and cache."""
+    if given.domain != saved["domain"]:
+        raise LivecmdError(f"{given.out} is a {saved['domain']} run, not {given.domain}: pass --domain {saved['domain']} to resume it")
+    return replace(given, **{k: saved[k] for k in _RUN_SETTINGS})
+
+
+def _truncate_log(log: Path, epochs: int) -> None:
+    """Drop log lines of epochs after the checkpoint (written just before a kill -9)."""
+    if log.is_file():
+        rows = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs]
+        log.write_text("".join(row + "\n" for row in rows))
+
+
+def _lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def _progress(console: Console, enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} samples  {task.fields[rate]:,.1f} samples/s  loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(), console=console, transient=True, disable=not (enabled and console.is_terminal),
+    )
+
+
+def _ignore_ctrl_c(worker: int) -> None:
+    """DataLoader workers ignore Ctrl-C: the main process decides when to stop, after the
+    current batch, and shuts them down itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _step_seed(seed: int, rank: int, epoch: int, step: int) -> int:
+    """The torch seed of one step: dropout masks depend only on where the step is, so a resumed
+    run draws what an uninterrupted one would (no RNG state to carry across processes)."""
+    return int(np.random.SeedSequence([seed, rank, epoch, step]).generate_state(1)[0])
+
+
+def _any_rank(flag: bool, world: int, device: torch.device) -> bool:
+    """Whether `flag` is true on any rank (a stop request, a loss that is not finite)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t)
+
+
+def _share(value: float, world: int, device: torch.device) -> float:
+    """Rank 0's validation metric, on every rank (each steps its own lr scheduler)."""
+    if world == 1:
+        return float(value)
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return float(t)
+
+
+def _scalars(result: dict[str, Any]) -> dict[str, Any]:
+    """The numeric metrics only (the confusion matrix stays out of logs and metadata)."""
+    return {k: v for k, v in result.items() if isinstance(v, (int, float))}
+
+
+def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int, ix: Any,
+          best: dict[str, Any]) -> weights.WeightsMeta:
+    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "seed")}
+    return weights.WeightsMeta(
+        arch=config.arch, domain=domain.name, labels=labels, sample_rate=domain.sample_rate, input_samples=window,
+        training_data=f"{ix.layout} at {ix.root}", metrics=best,
+        extra={"data": str(ix.root), "epochs": config.epochs, "recipe": recipe},
+    )
+
+
+class _StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM asks the loop to stop at the next batch boundary, where it
+    saves a resumable checkpoint; another Ctrl-C more than `patience` seconds later stops at
+    once (KeyboardInterrupt). Signals within those seconds are the same request: under torchrun
+    a terminal's Ctrl-C reaches each worker twice, directly and forwarded by the launcher."""
+
+    patience = 2.0
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._first = 0.0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.requested:
+            self.requested, self._first = True, time.monotonic()
+        elif signum == signal.SIGINT and time.monotonic() - self._first > self.patience:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

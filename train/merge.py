@@ -1,0 +1,69 @@
+"""Merge several Speech Commands-style folders into one 12-class-layout folder of links.
+
+The shipped speech model trains on real clips (the official 12-class test-set layout), on the
+v0.01 release sample and on `livecmd synth` output at once. `livecmd train` reads one folder, so
+this writes one: `OUT/<label>/...` for the 12 test labels, each file a symbolic link to its
+source. A word folder that is not one of the ten commands goes to `_unknown_`, its files
+renamed `WORD_SPEAKER_nohash_N.wav` as in the official test set (the speaker id survives, so
+the speaker-based validation split still keeps each speaker on one side). Release-layout
+`_background_noise_` recordings are cut into 1-s `_silence_` clips (written, not linked).
+
+    python -m train.merge OUT SOURCE [SOURCE ...]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from livecmd import audio
+from livecmd.domains import SILENCE, UNKNOWN, get_domain
+from livecmd.errors import LivecmdError
+
+NOISE_FOLDER = "_background_noise_"
+
+
+def merge(out: Path, sources: list[Path]) -> dict[str, int]:
+    """Link every clip of `sources` into `out` in the 12-class layout; returns clips per label."""
+    domain = get_domain("speech")
+    out.mkdir(parents=True, exist_ok=True)
+    counts = dict.fromkeys(domain.test_labels, 0)
+    for label in counts:
+        (out / label).mkdir(exist_ok=True)
+    for source in sources:
+        if not source.is_dir():
+            raise LivecmdError(f"merge source {source} is not a folder")
+        for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+            if folder.name == NOISE_FOLDER:
+                counts[SILENCE] += _cut_noise(folder, out / SILENCE, domain.sample_rate)
+                continue
+            label = folder.name if folder.name in counts else UNKNOWN
+            for clip in sorted(folder.glob("*.wav")):
+                name = clip.name if label == folder.name else f"{folder.name}_{clip.name}"
+                link = out / label / name
+                if not link.exists():
+                    link.symlink_to(clip.resolve())
+                counts[label] += 1
+    return counts
+
+
+def _cut_noise(folder: Path, dest: Path, rate: int) -> int:
+    """1-s clips of each background recording, 16-bit like the official `_silence_` clips."""
+    written = 0
+    for recording in sorted(folder.glob("*.wav")):
+        wave = audio.load(recording, rate)
+        for i in range(len(wave) // rate):
+            path = dest / f"{recording.stem}_{i:03d}.wav"
+            if not path.exists():
+                sf.write(path, np.clip(wave[i * rate : (i + 1) * rate], -1, 1), rate, subtype="PCM_16")
+            written += 1
+    return written
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__.rsplit("\n\n", 1)[-1].strip())
+    print(merge(Path(sys.argv[1]), [Path(s) for s in sys.argv[2:]]))
