@@ -1,0 +1,100 @@
+"""From window scores to detection events: smoothing, thresholds, refractory time.
+
+A label fires when its smoothed score rises to its threshold (a rising edge: it must fall below
+again before it can fire again) and its refractory time has passed. For a multi-class model
+(speech: one word at a time) one event per window at most, and the refractory time is shared
+by all labels, so a word whose score wavers between two labels still gives one event. For a
+multi-label model (scene events, music tags) each label fires on its own. `_silence_` and
+`_unknown_` never fire: they mean "no command".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from livecmd.domains import SILENCE, UNKNOWN
+from livecmd.errors import LivecmdError
+
+QUIET_LABELS = (SILENCE, UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One event. `time` is in seconds of stream time (0 = the stream's first sample): the end
+    of the window whose smoothed score crossed the threshold, i.e. the moment in the audio by
+    which the word had been heard. `score` is that smoothed score."""
+
+    time: float
+    label: str
+    score: float
+    end: int  # the window's end, as an absolute sample index
+
+
+@dataclass(frozen=True)
+class DecideSettings:
+    labels: tuple[str, ...]
+    thresholds: tuple[float, ...]  # one per label, in (0, 1]
+    smooth_windows: int  # scores averaged over this many consecutive windows
+    refractory: int  # samples after an event during which no other (multi-class) event fires
+    multi_label: bool
+    sample_rate: int  # Hz, to turn sample indices into seconds
+
+
+def parse_thresholds(specs: tuple[str, ...] | list[str], labels: tuple[str, ...], default: float = 0.5) -> tuple[float, ...]:
+    """Per-label thresholds from `--threshold` values: `0.6` sets every label, `yes=0.8` one
+    label (later values win). Raises LivecmdError for unknown labels or values outside (0, 1]."""
+    thresholds = dict.fromkeys(labels, default)
+    for spec in specs:
+        label, _, value = spec.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not 0.0 < number <= 1.0:
+            raise LivecmdError(f"--threshold {spec!r}: give a score in (0, 1], as 0.6 or LABEL=0.6")
+        if not label:
+            thresholds = dict.fromkeys(labels, number)
+        elif label in thresholds:
+            thresholds[label] = number
+        else:
+            raise LivecmdError(f"--threshold {spec!r}: the model has no label {label!r} ({', '.join(labels)})")
+    return tuple(thresholds[label] for label in labels)
+
+
+class Decider:
+    """Turns scores of successive windows into detections; keeps the state that needs: the last
+    few scores (smoothing), which labels are below threshold (armed), when each last fired."""
+
+    def __init__(self, settings: DecideSettings):
+        n = len(settings.labels)
+        self.settings = settings
+        self._recent = np.zeros((max(1, settings.smooth_windows), n), dtype=np.float32)
+        self._count = 0
+        self._thresholds = np.asarray(settings.thresholds, dtype=np.float32)
+        self._can_fire = np.array([label not in QUIET_LABELS for label in settings.labels])
+        self._armed = np.ones(n, dtype=bool)
+        self._last = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)  # sample of each label's last event
+
+    def update(self, ends: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[Detection]]:
+        """Feed windows ending at `ends` (batch,) with scores (batch, labels), in stream order.
+        Returns the smoothed scores (batch, labels) and the detections they caused."""
+        s = self.settings
+        smoothed = np.empty_like(scores, dtype=np.float32)
+        detections = []
+        for i, end in enumerate(np.asarray(ends, dtype=np.int64)):
+            self._recent[self._count % len(self._recent)] = scores[i]
+            self._count += 1
+            row = self._recent[: min(self._count, len(self._recent))].mean(axis=0)
+            smoothed[i] = row
+            above = row >= self._thresholds
+            rested = end - (self._last if s.multi_label else self._last.max()) >= s.refractory
+            fire = above & self._armed & self._can_fire & rested
+            if not s.multi_label and fire.any():
+                fire = np.arange(len(row)) == np.argmax(np.where(fire, row, -1.0))
+            for j in np.flatnonzero(fire):
+                self._last[j] = end
+                detections.append(Detection(float(end) / s.sample_rate, s.labels[j], float(row[j]), int(end)))
+            self._armed = ~above
+        return smoothed, detections

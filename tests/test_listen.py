@@ -1,0 +1,250 @@
+"""`livecmd listen` end to end on generated clips: the real CLI, the real model code, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livecmd import weights
+from livecmd.cli import main
+from livecmd.domains import DOMAINS
+from livecmd.models import build_model
+from livecmd.stream.listen import ListenOptions, listen
+from tests.tones import RATE, save_tone_model, stream, write_clip
+
+WORDS = [(1.3, "low"), (3.2, "high"), (5.1, "low"), (7.0, "high")]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tone weights and clips; the clip is written at 44.1 kHz stereo FLAC, so it is decoded,
+    mixed and resampled on its way to the model."""
+    root = tmp_path_factory.mktemp("listen")
+    wave = stream(WORDS, seconds=9.0)
+    wide = np.interp(np.arange(round(len(wave) * 44_100 / RATE)) * RATE / 44_100, np.arange(len(wave)), wave)
+    return {
+        "weights": save_tone_model(root / "tones.safetensors"),
+        "clip": write_clip(root / "clip.flac", np.stack([wide, wide], axis=1), rate=44_100),
+        "short": write_clip(root / "short.wav", stream([(1.2, "high")], seconds=2.6)),
+        "root": root,
+    }
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    env["COLUMNS"] = "120"
+    return env
+
+
+def _livecmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "livecmd", *args], capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def _events(stdout: str) -> list[dict]:
+    events = [json.loads(line) for line in stdout.splitlines()]
+    assert all(set(e) == {"time", "label", "score", "latency_ms"} for e in events), stdout
+    return events
+
+
+def _assert_words_heard(events: list[dict], words: list[tuple[float, str]]) -> None:
+    assert [e["label"] for e in events] == [label for _, label in words]
+    for event, (start, _) in zip(events, words):
+        # the event is stamped with the end of the window that decided it: at most two 100 ms
+        # hops after the word starts (the window grid, then the 3-window smoothing)
+        assert start < event["time"] <= start + 0.21, (event, start)
+        assert 0.5 <= event["score"] <= 1.0 and event["latency_ms"] > 0
+
+
+def test_json_fast_prints_each_word_at_its_time_and_nothing_else(files: dict[str, Path]) -> None:
+    result = _livecmd("listen", "--input", str(files["clip"]), "--weights", str(files["weights"]), "--json", "--fast", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    _assert_words_heard(_events(result.stdout), WORDS)
+    summary = result.stderr.strip().splitlines()
+    # 9 s of clip and 0.9 s of silence after it (so a last word is heard whole): windows end
+    # every 0.1 s from 1.0 s to 9.9 s
+    assert len(summary) == 1 and summary[0].startswith("livecmd listen: 9.9 s of audio, 90 windows")
+    assert "4 detections" in summary[0] and "dropped 0.00 s" in summary[0] and "p99" in summary[0]
+
+
+def test_paced_input_takes_real_time_and_hears_the_same(files: dict[str, Path]) -> None:
+    started = time.perf_counter()
+    result = _livecmd("listen", "--input", str(files["short"]), "--weights", str(files["weights"]), "--json", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - started >= 2.6  # the clip's length, at least
+    _assert_words_heard(_events(result.stdout), [(1.2, "high")])
+
+
+def test_duration_stops_early(files: dict[str, Path]) -> None:
+    out = _CapturedLines()
+    totals = listen(ListenOptions(input=files["clip"], fast=True, weights=files["weights"], device="cpu", json=True, duration=4.0), out=out, err=_CapturedLines())
+    assert totals.samples == 4 * RATE
+    assert [e["label"] for e in _events("".join(out.lines))] == ["low", "high"]
+
+
+def test_a_clip_of_one_word_no_longer_than_a_window_is_heard(files: dict[str, Path]) -> None:
+    clip = write_clip(files["root"] / "one-word.wav", stream([(0.5, "low")], seconds=0.95))
+    out = _CapturedLines()
+    listen(ListenOptions(input=clip, fast=True, weights=files["weights"], device="cpu", json=True), out=out, err=_CapturedLines())
+    assert [e["label"] for e in _events("".join(out.lines))] == ["low"]
+
+
+def test_live_view_shows_scores_and_detections(files: dict[str, Path]) -> None:
+    result = _livecmd("listen", "--input", str(files["short"]), "--weights", str(files["weights"]), "--fast", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    for field in ("input level", "latency", "dropped", "recent detections", "high", "low", "_silence_", "tones.safetensors"):
+        assert field in result.stdout, field
+    assert "1.40" in result.stdout  # the detection's time
+
+
+def test_scene_tag_weights_give_tag_events(files: dict[str, Path]) -> None:
+    labels = DOMAINS["dcase"].labels  # the first two, "Train horn" and "Air horn, truck horn", detect the tones
+    path = save_tone_model(files["root"] / "dcase-tones.safetensors", "dcase", labels)
+    out = _CapturedLines()
+    listen(ListenOptions(input=files["short"], fast=True, weights=path, device="cpu", json=True), out=out, err=_CapturedLines())
+    events = _events("".join(out.lines))
+    assert [e["label"] for e in events] == ["Air horn, truck horn"]
+    assert 1.2 < events[0]["time"] <= 1.2 + 0.21 + 0.1  # windows of 1.23 s: the grid starts at 19_683
+
+
+def test_ctrl_c_stops_with_the_summary(files: dict[str, Path]) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "livecmd", "listen", "--input", str(files["clip"]), "--weights", str(files["weights"]), "--json", "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+    )
+    first = json.loads(process.stdout.readline())  # the first word is heard at 1.5 s of stream time
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert first["label"] == "low"
+    assert process.returncode == 0
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("livecmd listen: ")
+    assert float(stderr.split()[2]) < 9.0  # it stopped before the end of the clip
+
+
+class _CapturedLines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _error(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    """Run the real CLI entry point in-process; it must exit 2 with one line on stderr."""
+    monkeypatch.setattr(sys, "argv", ["livecmd", "listen", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livecmd: error: "), captured.err
+    return lines[0]
+
+
+def _unknown_model(root: Path) -> Path:
+    meta = weights.WeightsMeta("vgg", "speech", ("a", "b"), RATE, RATE)
+    return weights.save(root / "vgg.safetensors", build_model("speech", "samplecnn", n_labels=2), meta)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (lambda f: ["--input", str(f["root"] / "missing.wav")], "missing.wav: it does not exist"),
+        (lambda f: ["--input", str(f["weights"])], "cannot read audio"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(f["root"] / "none.safetensors")], "none.safetensors does not exist"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(f["short"])], "not a valid safetensors"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(_unknown_model(f["root"]))], "architecture 'vgg'"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(f["weights"]), "--hop-ms", "0"], "--hop-ms 0: give a positive hop"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(f["weights"]), "--hop-ms", "1500"], r"window \(1000 ms\)"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(f["weights"]), "--device", "tpu"], "unknown --device 'tpu'"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(f["weights"]), "--threshold", "high=2"], r"\(0, 1\]"),
+        (lambda f: ["--input", str(f["short"]), "--weights", str(f["weights"]), "--buffer-s", "1"], "window plus a hop"),
+        (lambda f: ["--input", str(f["short"]), "--mic", "pulse"], "not both"),
+        (lambda f: ["--fast"], "give the clip with --input"),
+    ],
+    ids=["missing-input", "unreadable-input", "missing-weights", "not-safetensors", "unknown-model",
+         "zero-hop", "hop-longer-than-window", "unknown-device", "bad-threshold", "ring-too-small",
+         "input-and-mic", "fast-without-input"],
+)
+def test_each_user_error_is_one_line_and_exit_2(files, capsys, monkeypatch, args, message) -> None:
+    assert re.search(message, _error(capsys, monkeypatch, *args(files)))
+
+
+def test_no_shipped_weights_says_to_pass_weights(files, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", files["root"] / "empty")
+    assert "--weights" in _error(capsys, monkeypatch, "--input", str(files["short"]))
+
+
+def test_a_missing_input_is_one_line_from_the_real_process(files: dict[str, Path]) -> None:
+    result = _livecmd("listen", "--input", str(files["root"] / "missing.wav"), "--weights", str(files["weights"]))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+_PROBE = """
+import sys
+from livecmd.cli import main
+sys.argv = ["livecmd", "listen"] + sys.argv[1:]
+try:
+    main()
+finally:
+    print("torch imported:", "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def _microphone_probe(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, timeout=60, env=_env())
+
+
+def test_an_unknown_mic_is_refused_before_torch_loads() -> None:
+    result = _microphone_probe("--mic", "no-such-microphone-xyz")
+    assert result.returncode == 2
+    error, probe = result.stderr.strip().splitlines()
+    assert error.startswith("livecmd: error: ")
+    assert "unknown --mic 'no-such-microphone-xyz'" in error or "PortAudio" in error
+    assert "--input FILE" in error
+    assert probe == "torch imported: False"
+
+
+def test_no_microphone_answers_at_once_and_points_to_input_and_list_devices() -> None:
+    has_input = subprocess.run(
+        [sys.executable, "-c", "import sounddevice as sd; sd.query_devices(kind='input')"], capture_output=True, env=_env()
+    ).returncode == 0
+    if has_input:
+        pytest.skip("this machine has a default audio input, so `listen` would start listening")
+    result = _microphone_probe()
+    assert result.returncode == 2
+    error, probe = result.stderr.strip().splitlines()
+    assert ("no microphone found" in error and "--list-devices" in error) or "PortAudio" in error
+    assert "--input FILE" in error
+    assert probe == "torch imported: False"
+
+
+_WITHOUT_PORTAUDIO = """
+import ctypes.util, sys
+find = ctypes.util.find_library  # as on a machine without libportaudio2: sounddevice finds no library
+ctypes.util.find_library = lambda name: None if "portaudio" in name else find(name)
+from livecmd.cli import main
+sys.argv = ["livecmd", "listen"]
+main()
+"""
+
+
+def test_missing_portaudio_says_how_to_install_it_or_use_input() -> None:
+    result = subprocess.run([sys.executable, "-c", _WITHOUT_PORTAUDIO], capture_output=True, text=True, timeout=60, env=_env())
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "apt-get install libportaudio2" in result.stderr and "--input FILE" in result.stderr
