@@ -1,0 +1,123 @@
+"""The shipped speech model on the demo clip, the voice-control example, and the data recipe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from livecmd import weights
+from livecmd.domains import SILENCE, SPEECH_COMMANDS, UNKNOWN
+from tests.conftest import REPO, shared_data
+
+EXAMPLES = REPO / "examples"
+SHIPPED = REPO / "weights" / "speech-samplecnn.safetensors"
+sys.path.insert(0, str(EXAMPLES))
+import voice_control  # noqa: E402
+
+
+def _listen_demo() -> list[dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "livecmd", "listen", "--input", str(EXAMPLES / "demo.wav"), "--json", "--fast"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _match(events: list[dict], truth: list[dict]) -> tuple[int, int]:
+    """(commands found, false events): an event finds a command of its label whose word it
+    follows by at most 1.2 s (a 1-s window must end after the word has been heard); each word
+    is found at most once."""
+    found, false = set(), 0
+    for event in events:
+        hit = next(
+            (i for i, w in enumerate(truth) if i not in found and w["label"] == event["label"]
+             and w["start"] <= event["time"] <= w["end"] + 1.2),
+            None,
+        )
+        if hit is None:
+            false += 1
+        else:
+            found.add(hit)
+    return len(found), false
+
+
+def test_shipped_weights_load_as_the_default_with_the_twelve_labels() -> None:
+    assert weights.shipped("speech") == SHIPPED
+    meta = weights.load(SHIPPED).meta
+    assert set(meta.labels) == set(SPEECH_COMMANDS) | {SILENCE, UNKNOWN}
+    assert meta.domain == "speech" and meta.input_samples == 16_000
+
+
+def test_demo_clip_commands_are_found_at_the_right_times() -> None:
+    truth = [w for w in json.loads((EXAMPLES / "demo.json").read_text())["words"] if w["label"] in SPEECH_COMMANDS]
+    found, false = _match(_listen_demo(), truth)
+    assert found >= 0.8 * len(truth), f"found {found} of {len(truth)} commands"
+    assert false <= 2
+
+
+def test_held_out_part_a_accuracy_reproduces_the_model_card() -> None:
+    part_a = shared_data("speech_commands_test_set_v0.02_part_a")
+    result = subprocess.run(
+        [sys.executable, "-m", "livecmd", "eval", "--domain", "speech", "--data", str(part_a),
+         "--weights", str(SHIPPED), "--split", "valid", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    accuracy = json.loads(result.stdout.splitlines()[-1])["accuracy"]
+    card_figure = weights.read_meta(SHIPPED).metrics["part_a_held_out_accuracy"]
+    assert accuracy == pytest.approx(card_figure, abs=0.005)
+    assert f"{100 * card_figure:.1f}%" in (REPO / "weights" / "speech-samplecnn.md").read_text()
+
+
+def test_voice_commands_move_the_marker_and_switch_the_light() -> None:
+    world = voice_control.World()
+    world = voice_control.command(world, "left", 1.0)
+    assert (world.x, world.y, world.heading) == (3, 4, "left")
+    world = voice_control.command(world, "go", 2.0)
+    world = voice_control.command(world, "on", 4.5)  # 2.5 s of going: two whole cells left
+    assert (world.x, world.light, world.moving) == (1, True, True)
+    world = voice_control.command(world, "stop", 9.0)  # the grid's edge stops it at x = 0
+    assert (world.x, world.moving) == (0, False)
+    world = voice_control.command(world, "no", 12.0)
+    assert (world.x, world.y, world.light) == (0, 4, True)
+    world = voice_control.command(world, "off", 12.5)
+    assert not world.light
+
+
+def test_voice_control_demo_runs_on_the_clip_and_follows_listens_events() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "voice_control.py"), "--input", str(EXAMPLES / "demo.wav"), "--fast", "--plain"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    expected = voice_control.World()
+    for event in _listen_demo():
+        expected = voice_control.command(expected, event["label"], event["time"])
+    assert len(lines) >= 8
+    assert f"x={expected.x} y={expected.y}" in lines[-1] and f"light={'on' if expected.light else 'off'}" in lines[-1]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/espeak-ng").exists(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_synth_words_merge_into_a_folder_the_speech_indexer_trains_on(tmp_path: Path) -> None:
+    from train.datasets import index
+    from train.merge import merge
+
+    synth = subprocess.run(
+        [sys.executable, "-m", "livecmd", "synth", "--out", str(tmp_path / "synth"), "--words", "yes,bed",
+         "--voices", "espeak-ng", "--per-voice", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert synth.returncode == 0, synth.stderr
+    counts = merge(tmp_path / "merged", [tmp_path / "synth"])
+    ix = index("speech", tmp_path / "merged")
+    clips = [c for split in ("train", "valid") for c in ix.clips(split)]
+    assert counts["yes"] > 0 and counts[UNKNOWN] == counts["yes"]  # one take of each word per voice
+    assert {c.labels[0] for c in clips} == {"yes", UNKNOWN}
+    assert len(clips) == counts["yes"] + counts[UNKNOWN]
+    assert all(c.path.name.startswith("bed_") for c in clips if c.labels == (UNKNOWN,))
