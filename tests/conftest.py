@@ -18,3 +18,32 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"real audio {path} is absent (tests read ../shared/data beside the checkout)")
     return path
+
+
+def random_weights(path: Path, domain: str, arch: str, **meta: object) -> Path:
+    """A weights file of a freshly initialised (seed 0) model, with the domain's own labels."""
+    import torch
+
+    from livecmd.domains import get_domain
+    from livecmd.models import build_model
+    from livecmd.weights import WeightsMeta, save
+
+    torch.manual_seed(0)
+    d = get_domain(domain)
+    return save(path, build_model(d, arch), WeightsMeta(arch, domain, d.labels, d.sample_rate, d.input_samples, **meta))
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run `livecmd ARGS` in this process (the real entry point): (exit code, stdout, stderr)."""
+    import sys
+
+    from livecmd.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["livecmd", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

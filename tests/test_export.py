@@ -12,36 +12,22 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from livecmd.cli import main
 from livecmd.domains import DOMAINS, get_domain
 from livecmd.export import export
-from livecmd.models import ARCHS, build_model
-from livecmd.weights import WeightsMeta, load, save
+from livecmd.models import ARCHS
+from livecmd.weights import load
+from tests.conftest import random_weights, run_cli
 
 
-def _weights(path: Path, domain: str, arch: str) -> Path:
-    torch.manual_seed(0)
-    d = get_domain(domain)
-    meta = WeightsMeta(arch, domain, d.labels, d.sample_rate, d.input_samples, training_data="random init", metrics={"accuracy": 0.5})
-    return save(path, build_model(d, arch), meta)
-
-
-def _cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["livecmd", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def _weights_with_metrics(path: Path, domain: str, arch: str) -> Path:
+    return random_weights(path, domain, arch, training_data="random init", metrics={"accuracy": 0.5})
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("domain", list(DOMAINS))
 def test_onnx_logits_equal_torch_for_batch_1_and_4(tmp_path, domain, arch):
-    weights = _weights(tmp_path / "w.safetensors", domain, arch)
+    weights = _weights_with_metrics(tmp_path / "w.safetensors", domain, arch)
     check = export(weights, tmp_path / "model.onnx")  # one dynamic-batch export serves both sizes
     assert check.batch is None and set(check.max_abs_diff) == {1, 4}
     assert max(check.max_abs_diff.values()) < 1e-4
@@ -70,9 +56,9 @@ def test_onnx_logits_equal_torch_for_batch_1_and_4(tmp_path, domain, arch):
 
 
 def test_export_command_with_a_fixed_batch_writes_that_input_shape(tmp_path, monkeypatch, capsys):
-    weights = _weights(tmp_path / "speech.safetensors", "speech", "samplecnn")
+    weights = _weights_with_metrics(tmp_path / "speech.safetensors", "speech", "samplecnn")
     out = tmp_path / "sub" / "speech.onnx"
-    code, stdout, err = _cli(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out), "--batch", "2"], monkeypatch, capsys)
+    code, stdout, err = run_cli(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out), "--batch", "2"], monkeypatch, capsys)
     assert code == 0, err
     assert ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_inputs()[0].shape == [2, 16_000]
     assert "batch 2: max |difference| =" in stdout
@@ -80,9 +66,9 @@ def test_export_command_with_a_fixed_batch_writes_that_input_shape(tmp_path, mon
 
 
 def test_export_without_onnxruntime_says_how_to_install_it(tmp_path, monkeypatch, capsys):
-    weights = _weights(tmp_path / "speech.safetensors", "speech", "samplecnn")
+    weights = _weights_with_metrics(tmp_path / "speech.safetensors", "speech", "samplecnn")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` sees when it is not installed
-    code, _, err = _cli(["export", "--weights", str(weights), "--out", str(tmp_path / "m.onnx")], monkeypatch, capsys)
+    code, _, err = run_cli(["export", "--weights", str(weights), "--out", str(tmp_path / "m.onnx")], monkeypatch, capsys)
     assert code == 2
     assert "pip install 'livecmd[export]'" in err and "Traceback" not in err
     assert not (tmp_path / "m.onnx").exists()
@@ -93,7 +79,7 @@ def test_export_without_onnxruntime_says_how_to_install_it(tmp_path, monkeypatch
     [("--batch", "many", "--batch 'many'"), ("--batch", "0", "--batch '0'"), ("--format", "tflite", "--format 'tflite'")],
 )
 def test_export_rejects_an_unknown_batch_or_format(tmp_path, monkeypatch, capsys, option, value, message):
-    weights = _weights(tmp_path / "speech.safetensors", "speech", "samplecnn")
-    code, _, err = _cli(["export", "--weights", str(weights), "--out", str(tmp_path / "m.onnx"), option, value], monkeypatch, capsys)
+    weights = _weights_with_metrics(tmp_path / "speech.safetensors", "speech", "samplecnn")
+    code, _, err = run_cli(["export", "--weights", str(weights), "--out", str(tmp_path / "m.onnx"), option, value], monkeypatch, capsys)
     assert code == 2 and message in err
     assert not (tmp_path / "m.onnx").exists()

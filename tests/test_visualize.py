@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from matplotlib.image import imread
 
-from livecmd.cli import main
-from livecmd.domains import get_domain
 from livecmd.models import build_model
 from livecmd.visualize import AscentSettings, layer_filters, maximize, spectra
-from livecmd.weights import WeightsMeta, save
-
-
-def _weights(path: Path, domain: str, arch: str) -> Path:
-    torch.manual_seed(0)
-    d = get_domain(domain)
-    return save(path, build_model(d, arch), WeightsMeta(arch, domain, d.labels, d.sample_rate, d.input_samples))
-
-
-def _cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["livecmd", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import random_weights, run_cli
 
 
 def test_ascent_turns_every_stem_input_into_its_filters_own_shape():
@@ -91,11 +70,11 @@ def test_layer_filters_are_sorted_by_non_decreasing_peak_frequency():
 
 
 def test_visualize_command_writes_valid_pngs_with_one_row_per_model(tmp_path, monkeypatch, capsys):
-    speech = _weights(tmp_path / "speech.safetensors", "speech", "samplecnn")
-    dcase = _weights(tmp_path / "dcase.safetensors", "dcase", "rese2multi")
+    speech = random_weights(tmp_path / "speech.safetensors", "speech", "samplecnn")
+    dcase = random_weights(tmp_path / "dcase.safetensors", "dcase", "rese2multi")
     both, single = tmp_path / "both", tmp_path / "single"
 
-    code, out, err = _cli(["visualize", "--weights", str(speech), "--weights", str(dcase), "--layers", "1,2", "--steps", "2", "--out", str(both)], monkeypatch, capsys)
+    code, out, err = run_cli(["visualize", "--weights", str(speech), "--weights", str(dcase), "--layers", "1,2", "--steps", "2", "--out", str(both)], monkeypatch, capsys)
     assert code == 0, err
     names = ["layer1.png", "layer1-waveforms.png", "layer2.png", "layer2-waveforms.png"]
     assert sorted(p.name for p in both.iterdir()) == sorted(names)
@@ -105,17 +84,17 @@ def test_visualize_command_writes_valid_pngs_with_one_row_per_model(tmp_path, mo
         assert image[..., :3].std() > 0.05  # drawn, not blank
         assert f"wrote {both / name}" in out.replace("\n", "")
 
-    code, _, err = _cli(["visualize", "--weights", str(speech), "--layers", "1", "--steps", "1", "--out", str(single)], monkeypatch, capsys)
+    code, _, err = run_cli(["visualize", "--weights", str(speech), "--layers", "1", "--steps", "1", "--out", str(single)], monkeypatch, capsys)
     assert code == 0, err
     assert imread(both / "layer1.png").shape[0] > 1.5 * imread(single / "layer1.png").shape[0]
 
 
 def test_visualize_command_rejects_a_layer_the_model_lacks_and_names_those_it_has(tmp_path, monkeypatch, capsys):
-    speech = _weights(tmp_path / "speech.safetensors", "speech", "samplecnn")  # stem + 8 blocks
-    code, _, err = _cli(["visualize", "--weights", str(speech), "--layers", "2,10", "--out", str(tmp_path / "f")], monkeypatch, capsys)
+    speech = random_weights(tmp_path / "speech.safetensors", "speech", "samplecnn")  # stem + 8 blocks
+    code, _, err = run_cli(["visualize", "--weights", str(speech), "--layers", "2,10", "--out", str(tmp_path / "f")], monkeypatch, capsys)
     assert code == 2
     assert "no layer 10" in err and "1 (the strided stem) to 9" in err and "Traceback" not in err
     assert not (tmp_path / "f").exists()
 
-    code, _, err = _cli(["visualize", "--weights", str(speech), "--layers", "two"], monkeypatch, capsys)
+    code, _, err = run_cli(["visualize", "--weights", str(speech), "--layers", "two"], monkeypatch, capsys)
     assert code == 2 and "--layers 'two'" in err
