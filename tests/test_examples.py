@@ -64,7 +64,7 @@ def test_held_out_part_a_accuracy_reproduces_the_model_card() -> None:
     part_a = shared_data("speech_commands_test_set_v0.02_part_a")
     result = subprocess.run(
         [sys.executable, "-m", "livecmd", "eval", "--domain", "speech", "--data", str(part_a),
-         "--weights", str(SHIPPED), "--split", "valid", "--json"],
+         "--weights", str(SHIPPED), "--split", "valid", "--amp", "off", "--json"],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr

@@ -29,5 +29,6 @@ others=bed,bird,cat,dog,happy,house,marvin,sheila,tree,wow
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} livecmd train --domain speech --data "$work/merged" \
   --arch samplecnn --optimizer adamw --epochs "$epochs" --batch-size 32 --seed 0 --out "$work/run"
 
-livecmd eval --domain speech --data "$data/speech_commands_test_set_v0.02_part_a" \
-  --weights "$work/run/best.safetensors" --split valid
+# Score part A's held-out speakers and write weights/speech-samplecnn.safetensors (+ .eval.json).
+python -m train.recipes.ship "$work/run/best.safetensors" "$data/speech_commands_test_set_v0.02_part_a" \
+  "$repo/weights/speech-samplecnn.safetensors"
