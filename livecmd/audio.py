@@ -1,7 +1,9 @@
 """Audio in: decode any clip soundfile can read, mix to mono, resample, pad or crop, segment.
 
 All functions return float32 numpy arrays of samples at the requested rate (16 kHz for every
-domain of the paper). Non-finite samples are zeroed on load so a NaN never reaches a model.
+domain of the paper). On load, non-finite samples are zeroed and the rest clipped to full scale
+[-1, 1], so neither a NaN nor a float file's 1e38 (which overflows to NaN inside a model) ever
+reaches one.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def load(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if data.shape[0] == 0:
         raise LivecmdError(f"cannot use audio {path}: it holds no samples")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    wave = np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
+    # Clipped as a sound card or the training cache would: float files may go past full scale.
+    wave = np.clip(np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
     return resample(wave, rate, sample_rate)
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
@@ -54,11 +55,35 @@ class WeightsMeta:
             values = {f.name: json.loads(raw[f.name]) for f in fields(cls) if f.name in raw}
         except json.JSONDecodeError:
             raise LivecmdError(f"{path} has unreadable livecmd metadata: re-save it with `livecmd train`") from None
+        wrong = [name for name, ok in _VALID.items() if name in values and not ok(values[name])]
+        if wrong:
+            shown = ", ".join(f"{name}={values[name]!r}"[:60] for name in wrong)
+            raise LivecmdError(f"{path} has invalid livecmd metadata ({shown}): use weights saved by `livecmd train`")
         values["labels"] = tuple(values["labels"])
         return cls(**values)
 
 
 _REQUIRED = ("arch", "domain", "labels", "sample_rate", "input_samples")
+
+MIN_INPUT_SAMPLES = 3
+"""The shortest input any model takes: the stem's first filter spans 3 samples (stride 3)."""
+
+
+def _whole(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+# What each field must be; anything else would fail later, deep inside numpy or torch.
+_VALID = {
+    "arch": lambda v: isinstance(v, str),
+    "domain": lambda v: isinstance(v, str),
+    "labels": lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) for x in v),
+    "sample_rate": lambda v: _whole(v, 1),
+    "input_samples": lambda v: _whole(v, MIN_INPUT_SAMPLES),
+    "training_data": lambda v: isinstance(v, str),
+    "metrics": lambda v: isinstance(v, dict),
+    "extra": lambda v: isinstance(v, dict),
+}
 
 
 @dataclass
@@ -70,12 +95,29 @@ class Loaded:
 def save(path: str | Path, model: nn.Module, meta: WeightsMeta) -> Path:
     """Write `model`'s state and `meta` to `path` atomically (temp file + rename), so a crash
     mid-write never leaves a half file where a good one was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp), metadata=meta.to_strings())
-    os.replace(tmp, path)
+    return write_safetensors(path, state, meta.to_strings())
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write a safetensors file so that `path` is always either its old content or the new one:
+    a temp file beside it, flushed to the disk, then renamed over it. A failed write (a full
+    disk, a file-size limit, a read-only folder) removes the temp file and is a user error that
+    says the previous file was left as it was."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb") as f:  # on the disk before the rename, so a power cut cannot leave an empty file
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, SafetensorError) as e:
+        with suppress(OSError):  # a read-only folder refuses even the clean-up
+            tmp.unlink(missing_ok=True)
+        reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        kept = "the previous one is unchanged" if path.exists() else "nothing was written"
+        raise LivecmdError(f"cannot write {path} ({reason}); {kept}: free disk space or choose a writable folder") from None
     return path
 
 

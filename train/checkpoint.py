@@ -11,16 +11,15 @@ leaves either the previous checkpoint or the new one, never a mixed pair. Nothin
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from livecmd.errors import LivecmdError
+from livecmd.weights import write_safetensors
 
 _KEY = "livecmd_checkpoint"
 
@@ -33,7 +32,8 @@ class Checkpoint:
 
 
 def save(path: Path, model: dict[str, torch.Tensor], optimizer: dict[str, Any], state: dict[str, Any]) -> None:
-    """Write atomically: a temp file beside `path`, then os.replace."""
+    """Write atomically (`livecmd.weights.write_safetensors`): a failed write leaves the previous
+    checkpoint as it was and is a user error."""
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.items()}
     per_param: dict[str, dict[str, Any]] = {}
     for param, values in optimizer["state"].items():
@@ -43,9 +43,7 @@ def save(path: Path, model: dict[str, torch.Tensor], optimizer: dict[str, Any], 
             else:
                 per_param.setdefault(str(param), {})[key] = value
     scalars = {"state": state, "optimizer": {"param_groups": optimizer["param_groups"], "state": per_param}}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={_KEY: json.dumps(scalars)})
-    os.replace(tmp, path)
+    write_safetensors(path, tensors, {_KEY: json.dumps(scalars)})
 
 
 def load(path: Path) -> Checkpoint:

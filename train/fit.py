@@ -12,7 +12,9 @@ every epoch, rank 0 validates, keeps the best weights and writes the checkpoints
 Faults: Ctrl-C (or the SIGTERM torchrun and batch schedulers send) stops at the next batch with
 a resumable `last.safetensors`; `--resume` continues from it with the same epoch, lr, data
 order and dropout masks as an uninterrupted run. Checkpoints are written atomically, so a kill -9
-leaves the previous one. A loss that is not finite stops the run before the weights are touched.
+leaves the previous one; a write that fails (a full disk, a read-only --out) stops the run with a
+one-line error and leaves the previous checkpoint as it was. A loss that is not finite stops the
+run before the weights are touched.
 """
 
 from __future__ import annotations
@@ -260,8 +262,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
                         weights.save(out / "best.safetensors", core, _meta(config, domain, labels, window, data.index, best_metrics))
                     row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": _lr(optimizer), "seconds": round(seconds, 1),
                            "samples_per_s": round(rate, 1), "processes": world, "valid": valid}
-                    with open(out / "metrics.jsonl", "a") as log:
-                        log.write(json.dumps(row) + "\n")
+                    _append_log(out / "metrics.jsonl", row)
                 start_step, loss_sum, seen = 0, 0.0, 0
                 if lead:
                     save_last(epoch + 1, 0)
@@ -308,10 +309,36 @@ def _resumed_config(given: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
 
 
 def _truncate_log(log: Path, epochs: int) -> None:
-    """Drop log lines of epochs after the checkpoint (written just before a kill -9)."""
-    if log.is_file():
-        rows = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs]
-        log.write_text("".join(row + "\n" for row in rows))
+    """Drop log lines of epochs after the checkpoint (written just before a kill -9), and a last
+    line torn by a kill or a full disk in the middle of its write. Rewritten atomically."""
+    if not log.is_file():
+        return
+    rows = []
+    for line in log.read_text().splitlines():
+        try:
+            if json.loads(line)["epoch"] <= epochs:
+                rows.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    tmp = log.with_name(log.name + ".tmp")
+    try:
+        tmp.write_text("".join(row + "\n" for row in rows))
+        os.replace(tmp, log)
+    except OSError as e:
+        raise _unwritable(log, e) from None
+
+
+def _append_log(log: Path, row: dict[str, Any]) -> None:
+    try:
+        with open(log, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    except OSError as e:
+        raise _unwritable(log, e) from None
+
+
+def _unwritable(path: Path, error: OSError) -> LivecmdError:
+    return LivecmdError(f"cannot write {path} ({error.strerror}); the checkpoints beside it are unchanged: "
+                        "free disk space or choose a writable folder, then --resume")
 
 
 def _lr(optimizer: torch.optim.Optimizer) -> float:

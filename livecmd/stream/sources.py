@@ -7,6 +7,9 @@ PortAudio library is missing, and `livecmd listen --input FILE` must work there.
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
 import threading
 import time
 from types import ModuleType
@@ -68,11 +71,19 @@ def find_microphone(mic: str | None) -> int:
         raise LivecmdError(f"unknown --mic {mic!r}: no audio input matches it; {_HINT}") from None
 
 
+STALL_SECONDS = 2.0
+"""A microphone that has sent nothing for this long (100 of its 20-ms blocks) is taken as gone."""
+
+CLOSE_SECONDS = 1.0
+"""How long stopping a microphone may take before its stream is left behind (a hung server)."""
+
+
 class Source(Protocol):
     """What the listen loop needs of a source: it writes into its ring between start and stop
-    (and closes the ring when its audio ends)."""
+    (and closes the ring when its audio ends). `failure` says why it ended early, if it did."""
 
     name: str
+    failure: str | None
 
     def start(self) -> None: ...
 
@@ -84,16 +95,27 @@ class MicSource:
 
     The callback runs on PortAudio's audio thread and only copies the block into the ring:
     anything slower there would make the driver drop audio before we ever see it.
+
+    A microphone can vanish mid-stream (unplugged, its sound server stopped). PortAudio then
+    ends the stream (its finished callback runs) or, with some drivers, simply stops calling
+    back. Either way a watchdog sets `failure` and closes the ring, so the listen loop ends
+    instead of waiting for audio that will never come.
     """
 
     def __init__(self, ring: Ring, device: int, sample_rate: int, block: int):
         sd = sounddevice()
         self.ring = ring
         self.name = str(sd.query_devices(device)["name"])
+        self.failure: str | None = None
+        self._sd = sd
+        self._stopping = threading.Event()
+        self._last = time.monotonic()  # when the last block arrived
+        self._started = 0.0
+        self._watchdog = threading.Thread(target=self._watch, name="livecmd-mic-watchdog", daemon=True)
         try:
             self._stream = sd.InputStream(
                 device=device, channels=1, samplerate=sample_rate, dtype="float32",
-                blocksize=block, callback=self._callback,
+                blocksize=block, callback=self._callback, finished_callback=self._finished,
             )
         except sd.PortAudioError as e:
             raise LivecmdError(
@@ -102,14 +124,64 @@ class MicSource:
             ) from None
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
+        self._last = time.monotonic()
         self.ring.write(indata[:, 0])
 
+    def _finished(self) -> None:
+        """PortAudio ended the stream: our own stop, or the device went away."""
+        if not self._stopping.is_set():
+            self._fail("its stream ended")
+
+    def _watch(self) -> None:
+        tick = time.monotonic()
+        while not self._stopping.wait(0.1):
+            now = time.monotonic()
+            if now - tick > 1.0:  # this process was suspended (Ctrl-Z, a sleeping laptop): no fault of the device
+                self._last = now
+            tick = now
+            if now - self._last > STALL_SECONDS:
+                self._fail(f"it sent no audio for {STALL_SECONDS:g} s")
+                return
+
+    def _fail(self, why: str) -> None:
+        if self.failure is None:
+            after = time.monotonic() - self._started
+            self.failure = (f"the microphone {self.name!r} stopped after {after:.1f} s ({why}: unplugged, or its "
+                            f"sound server stopped); check the input with --list-devices and start listen again")
+        self.ring.close()
+
     def start(self) -> None:
+        self._started = self._last = time.monotonic()
         self._stream.start()
+        self._watchdog.start()
 
     def stop(self) -> None:
-        self._stream.stop()
-        self._stream.close()
+        """Stop capturing. A stream whose sound server hangs cannot be closed: PortAudio then
+        blocks in stop() for a long time, and in its own clean-up at exit (or crashes there), so
+        after `CLOSE_SECONDS` the stream is left behind and the process ends without that
+        clean-up, once the summary and the error are out."""
+        self._stopping.set()
+        closer = threading.Thread(target=self._close, name="livecmd-mic-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_SECONDS)
+        if closer.is_alive():
+            atexit.register(_leave_now, 2 if self.failure is not None else 0)
+        if self._watchdog.is_alive():
+            self._watchdog.join()
+
+    def _close(self) -> None:
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except self._sd.PortAudioError:  # the device is gone: nothing left to stop
+            pass
+
+
+def _leave_now(code: int) -> None:
+    """Registered last, so run first at exit: skip PortAudio's clean-up of a hung stream."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class FileSource:
@@ -128,6 +200,7 @@ class FileSource:
         self.block = block
         self.realtime = realtime
         self.name = "file"
+        self.failure: str | None = None  # a decoded clip cannot fail part way
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livecmd-file-source", daemon=True)
 
