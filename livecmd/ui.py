@@ -89,8 +89,8 @@ class LiveView:
 
     def _status(self) -> RenderableType:
         grid = Table.grid(padding=(0, 2))
-        grid.add_column(no_wrap=True)
-        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, min_width=len("stream time"))  # names whole; values give way
+        grid.add_column(no_wrap=True, overflow="ellipsis")
         level = (min(max(self.level_db, LEVEL_FLOOR_DB), 0.0) - LEVEL_FLOOR_DB) / -LEVEL_FLOOR_DB
         meter = Table.grid(padding=(0, 1))
         meter.add_row(ProgressBar(total=1.0, completed=level, width=30), Text(f"{self.level_db:6.1f} dBFS"))
