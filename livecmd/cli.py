@@ -3,6 +3,8 @@ into one line on stderr with exit code 2."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -127,6 +129,9 @@ def listen(
     refractory_ms: float = typer.Option(1000.0, "--refractory-ms", help="No other event this soon after one (per label for multi-label models)."),
     buffer_s: float = typer.Option(4.0, "--buffer-s", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
+    engine: str = typer.Option("auto", "--engine", help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (folded on a CPU for SampleCNN, torch otherwise)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="CPU compute threads (one keeps latency steady beside other busy processes)."),
+    precision: str = typer.Option("auto", "--precision", help="cached and folded engines: bf16, fp32 (scores as the torch engine's), or auto (bf16 on CPUs with bf16 matrix units, AMX or AVX512-BF16)."),
 ) -> None:
     """Recognize commands live from the microphone (or a clip): a sliding window every --hop-ms,
     smoothed detections in a live view or as JSON lines. --device is the compute device
@@ -139,7 +144,7 @@ def listen(
     run_listen(ListenOptions(
         input=input, fast=fast, mic=mic, weights=weights, device=device, json=json_lines,
         hop_ms=hop_ms, smooth_ms=smooth_ms, thresholds=tuple(threshold), refractory_ms=refractory_ms,
-        buffer_s=buffer_s, duration=duration,
+        buffer_s=buffer_s, duration=duration, engine=engine, threads=threads, precision=precision,
     ))
 
 
@@ -160,9 +165,32 @@ def synth(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A Ctrl-C that the command does not handle itself (while it
+    starts, loads a model or decodes data) ends it with one line and exit code 130."""
     try:
         app()
     except LivecmdError as e:
         print(f"livecmd: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        _interrupted()
+    except SystemExit as e:  # typer turns a KeyboardInterrupt into a silent exit 130
+        if e.code == 130 and _caused_by_ctrl_c(e):
+            _interrupted()
+        raise
+
+
+def _caused_by_ctrl_c(error: BaseException | None) -> bool:
+    while error is not None and not isinstance(error, KeyboardInterrupt):
+        error = error.__cause__ or error.__context__
+    return error is not None
+
+
+def _interrupted() -> None:
+    """One line, exit code 130 at once. Not sys.exit: a Ctrl-C that landed in code torch runs
+    through the C API while it imports makes Python kill itself with SIGINT on the way out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the message short
+    print("livecmd: interrupted (Ctrl-C)", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)

@@ -1,4 +1,5 @@
-"""The engine alone: the same scores whatever the batching, on the CPU and (when lent) a GPU."""
+"""The engine alone: the same scores whatever the batching, on the CPU and (when lent) a GPU;
+which engine `--engine` picks where, and the hop it scores at."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from livecmd.errors import LivecmdError
 from livecmd.models import build_model, probabilities
-from livecmd.stream.engine import TorchEngine
+from livecmd.stream.engine import CACHE_GRID, TorchEngine, choose_engine, engine_hop, make_engine
+from livecmd.stream.overlap import FoldedEngine
 from tests.tones import HIGH_HZ, LOW_HZ, TONE_LABELS, stream, tone, tone_model
 
 SAMPLES = 16_000
@@ -102,3 +105,45 @@ def test_keeping_the_heap_stops_page_faults_between_forward_passes() -> None:
     # about 16,000 page faults per pass of 4 windows on the dev box
     result = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True)
     assert float(result.stdout) < 50
+
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU: the choice is checked on any machine
+
+
+@pytest.mark.parametrize(
+    "kind,foldable,device,expected",
+    [("auto", True, CPU, "folded"), ("auto", False, CPU, "torch"), ("auto", True, CUDA, "torch"),
+     ("folded", True, CPU, "folded"), ("torch", True, CUDA, "torch")],
+    ids=["samplecnn-cpu", "rese2multi-cpu", "samplecnn-cuda", "folded-cpu", "torch-cuda"],
+)
+def test_auto_picks_the_exact_hop_folded_engine_on_a_cpu_for_sample_cnn_and_torch_elsewhere(kind, foldable, device, expected) -> None:
+    assert choose_engine(kind, "auto", foldable, device) == expected
+
+
+@pytest.mark.parametrize(
+    "kind,precision,foldable,device,message",
+    [("cached", "auto", True, CUDA, "runs on the CPU"), ("folded", "auto", False, CPU, "SampleCNN weights only"),
+     ("torch", "bf16", True, CPU, "computes in fp32"), ("auto", "bf16", True, CUDA, "computes in fp32"),
+     ("onnx", "auto", True, CPU, "unknown --engine"), ("cached", "int8", True, CPU, "unknown --precision")],
+)
+def test_an_engine_that_cannot_run_there_is_a_user_error(kind, precision, foldable, device, message) -> None:
+    with pytest.raises(LivecmdError, match=message):
+        choose_engine(kind, precision, foldable, device)
+
+
+def test_the_cached_engine_scores_at_the_nearest_hop_on_its_grid() -> None:
+    assert CACHE_GRID == 81
+    hops = {1_600: 1_620, 160: 162, 800: 810, 1: 81, 16_000: 15_957}  # 100, 10, 50 ms; the extremes
+    assert {hop: engine_hop("cached", hop, SAMPLES) for hop in hops} == hops
+    assert engine_hop("folded", 1_600, SAMPLES) == engine_hop("torch", 1_600, SAMPLES) == 1_600
+
+
+def test_make_engine_builds_each_engine_with_its_precision() -> None:
+    model = _trained_looking_model()
+    windows = _windows(3)
+    expected = _one_at_a_time(model, windows, False)
+    for kind, precision, name in [("cached", "fp32", "cached fp32"), ("folded", "bf16", "folded bf16"), ("torch", "auto", "torch fp32")]:
+        engine = make_engine(kind, model, CPU, False, SAMPLES, 5, 8, 1_620, precision)
+        assert engine.name == name and isinstance(engine, TorchEngine if kind == "torch" else FoldedEngine)
+        engine.warm_up()
+        np.testing.assert_allclose(engine(windows), expected, atol=1e-5 if precision != "bf16" else 0.02)

@@ -1,8 +1,21 @@
 """Inference: windows in, scores out, on the CPU or a CUDA GPU.
 
 The listen loop sees an engine only as a callable from windows (batch, samples) float32 numpy
-to scores (batch, labels) float32 numpy in [0, 1]; a faster engine (bf16, ONNX Runtime, a
-streaming cache) can replace `TorchEngine` without touching the loop.
+to scores (batch, labels) float32 numpy in [0, 1], with a `warm_up()`. Three engines, chosen
+with `--engine` (`make_engine`):
+
+- `torch`: the model's own forward in fp32, batched, on the CPU or a CUDA GPU (`TorchEngine`);
+  the reference the others are checked against.
+- `folded`: SampleCNN folded into time-major matrix products (`livecmd.stream.folded`), in
+  bf16 on CPUs with bf16 matrix units, each window computed in full, at any hop.
+- `cached`: `folded` plus a cache of the rows that consecutive windows share
+  (`livecmd.stream.overlap`), with the hop rounded to a multiple of `CACHE_GRID` samples.
+
+`auto` picks `cached` on a CPU for SampleCNN and `torch` otherwise (CUDA, ReSE-2-Multi).
+Measured on the 2-core dev box (speech SampleCNN, one thread, `benchmarks/listen_speed.py`,
+`listen --fast` on 2 minutes of real speech): cached ≈ 2,000 windows/s at a 101.25 ms hop and
+≈ 3,700 at 10.125 ms, folded ≈ 340, torch ≈ 115, against ≈ 90-130 for the naive batch-1
+forward; the same detections as the naive forward.
 """
 
 from __future__ import annotations
@@ -17,7 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from livecmd.errors import LivecmdError
 from livecmd.models import probabilities
+from livecmd.stream.folded import cpu_has_bf16, fold
+from livecmd.stream.overlap import FoldedEngine
 
 Engine = Callable[[np.ndarray], np.ndarray]
 """(batch, samples) float32 windows → (batch, labels) float32 scores."""
@@ -73,6 +89,7 @@ class TorchEngine:
         self.device = device
         self.multi_label = multi_label
         self.max_batch = max_batch
+        self.name = "torch fp32"
         self.model = model.to(device).eval()
         cuda = device.type == "cuda"
         slots = slots if slots is not None else (CUDA_STREAMS if cuda else 1)
@@ -130,3 +147,61 @@ class TorchEngine:
         """One batch of silence, so the first real window does not pay for lazy initialisation
         (cuDNN handles, allocator pools) in its latency."""
         self(np.zeros((1, self._inputs[0].shape[1]), dtype=np.float32))
+
+
+ENGINES = ("auto", "cached", "folded", "torch")
+"""`--engine` choices; `auto` is `cached` on a CPU for SampleCNN, `torch` otherwise."""
+
+CACHE_GRID = 81
+"""The `cached` engine's hop is a multiple of this many samples (3^4; 5.06 ms at 16 kHz), so
+that the rows of the stem and of the first three blocks, and block 4's conv outputs, lie on one
+grid for all windows and come from the cache: a window at a 101.25 ms hop then costs about 15%
+of a full forward (speech SampleCNN)."""
+
+PRECISIONS = ("auto", "bf16", "fp32")
+"""`--precision` of the folded engines; `auto` is bf16 on CPUs with bf16 matrix units."""
+
+
+def choose_engine(kind: str, precision: str, foldable: bool, device: torch.device) -> str:
+    """The engine `--engine kind` means for a model (`foldable`: a SampleCNN) on `device`;
+    a user error for a choice that cannot run there."""
+    if kind not in ENGINES:
+        raise LivecmdError(f"unknown --engine {kind!r}: choose one of {', '.join(ENGINES)}")
+    if precision not in PRECISIONS:
+        raise LivecmdError(f"unknown --precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if kind == "auto":
+        kind = "folded" if device.type == "cpu" and foldable else "torch"  # exact hop; cached rounds it
+    if kind == "torch":
+        if precision == "bf16":
+            raise LivecmdError("--precision bf16 is for the cached and folded engines; the torch engine computes in fp32")
+        return kind
+    if device.type != "cpu":
+        raise LivecmdError(f"--engine {kind} runs on the CPU: add --device cpu, or use --engine torch on {device}")
+    if not foldable:
+        raise LivecmdError(f"--engine {kind} runs SampleCNN weights only: use --engine torch for these")
+    return kind
+
+
+def engine_hop(kind: str, hop: int, length: int) -> int:
+    """The hop in samples that `kind` scores windows at for a requested `hop` (0 < hop ≤
+    length): the nearest multiple of `CACHE_GRID` within the window for `cached`, `hop` itself
+    for the others."""
+    if kind != "cached" or length < CACHE_GRID:
+        return hop
+    return min(max(1, round(hop / CACHE_GRID)), length // CACHE_GRID) * CACHE_GRID
+
+
+def make_engine(
+    kind: str, model: nn.Module, device: torch.device, multi_label: bool, input_samples: int,
+    n_labels: int, max_batch: int, hop: int, precision: str = "auto",
+) -> TorchEngine | FoldedEngine:
+    """The engine `kind` (a choice `choose_engine` returned) for `model`, windows of
+    `input_samples` samples every `hop` samples. The folded engines compute in `precision`;
+    `auto` is bf16 where the CPU has bf16 matrix units (4-5× fp32's speed there; scores within
+    ≈ 0.005 of fp32's) and fp32 elsewhere (bf16 without those units is slower than fp32)."""
+    if kind == "torch":
+        return TorchEngine(model, device, multi_label, input_samples, n_labels, max_batch)
+    bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    folded = fold(model.eval(), input_samples, dtype)
+    return FoldedEngine(folded, multi_label, max_batch, hop if kind == "cached" else None)

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, Sequence
+from typing import IO, TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 from rich.console import Console
@@ -59,6 +59,9 @@ class ListenOptions:
     buffer_s: float = 4.0  # ring capacity: how far the reader may fall behind before audio drops
     max_batch: int = 16  # windows scored at once when several are waiting
     duration: float | None = None  # stop after this many seconds of audio
+    engine: str = "auto"  # inference: auto, cached, folded, torch (livecmd.stream.engine)
+    threads: int = 1  # CPU compute threads
+    precision: str = "auto"  # cached and folded engines: auto, bf16, fp32
 
 
 class Sink(Protocol):
@@ -138,24 +141,29 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     mic = None if options.input is not None else sources.find_microphone(options.mic)
     clip = audio.load(options.input, SAMPLE_RATE) if options.input is not None else None
 
+    import torch
+
     from livecmd import weights
     from livecmd.compute import pick_device
-    from livecmd.stream.engine import TorchEngine, describe, keep_heap
+    from livecmd.stream.engine import choose_engine, describe, engine_hop, keep_heap, make_engine
+    from livecmd.stream.folded import foldable_arch
 
     path = Path(options.weights) if options.weights is not None else weights.shipped("speech")
     meta = weights.read_meta(path)
     domain = get_domain(meta.domain)
     rate, length = meta.sample_rate, meta.input_samples
-    hop, capacity = _hop_and_capacity(options, rate, length)
-    thresholds = parse_thresholds(options.thresholds, meta.labels)
     device = pick_device(options.device)
+    kind = choose_engine(options.engine, options.precision, foldable_arch(meta.arch), device)
+    hop, capacity = _hop_and_capacity(options, rate, length, lambda hop: engine_hop(kind, hop, length))
+    thresholds = parse_thresholds(options.thresholds, meta.labels)
 
     keep_heap()
-    engine = TorchEngine(weights.load(path, device).model, device, domain.multi_label, length, len(meta.labels), options.max_batch)
+    torch.set_num_threads(options.threads)
+    engine = make_engine(kind, weights.load(path, device).model, device, domain.multi_label, length, len(meta.labels), options.max_batch, hop, options.precision)
     engine.warm_up()
     decider = Decider(DecideSettings(
         labels=meta.labels, thresholds=thresholds,
-        smooth_windows=max(1, round(options.smooth_ms / options.hop_ms)),
+        smooth_windows=max(1, round(options.smooth_ms * rate / 1000 / hop)),
         refractory=round(options.refractory_ms * rate / 1000),
         multi_label=domain.multi_label, sample_rate=rate,
     ))
@@ -164,8 +172,10 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     source: sources.Source
     if clip is not None:
         # The clip goes on in silence for one window less a hop, as a microphone would go on
-        # hearing the room: its last word (or all of a clip shorter than a window) is heard whole.
-        wave = np.concatenate([audio.resample(clip, SAMPLE_RATE, rate), np.zeros(length - hop, dtype=np.float32)])
+        # hearing the room: its last word (or all of a clip shorter than a window) is heard whole;
+        # a clip shorter than a hop still fills the first window.
+        resampled = audio.resample(clip, SAMPLE_RATE, rate)
+        wave = np.concatenate([resampled, np.zeros(max(length - hop, length - len(resampled)), dtype=np.float32)])
         source = sources.FileSource(ring, wave, rate, FAST_BLOCK if options.fast else block, realtime=not options.fast)
         heard = f"{options.input} ({'fast' if options.fast else 'real time'})"
     else:
@@ -177,22 +187,28 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         if clip is None:  # a program reading the JSON lines may wait for this to start talking
             print(f"livecmd listen: listening to {heard} at {rate} Hz; Ctrl-C to stop", file=err, flush=True)
     else:
-        model = f"{path.name} ({meta.arch}, {meta.domain}, {len(meta.labels)} labels, {length / rate:g} s windows every {options.hop_ms:g} ms)"
-        sink = LiveView(meta.labels, thresholds, model, f"{describe(device)}; input {heard}", Console(file=out))
+        model = f"{path.name} ({meta.arch}, {meta.domain}, {len(meta.labels)} labels, {length / rate:g} s windows every {1000 * hop / rate:g} ms)"
+        sink = LiveView(meta.labels, thresholds, model, f"{describe(device)}, {engine.name} engine; input {heard}", Console(file=out))
     stop_at = None if options.duration is None else round(options.duration * rate)
     totals = run(ring, source, engine, decider, sink, length, hop, options.max_batch, stop_at, rate)
-    print(totals.line(describe(device), path.name), file=err, flush=True)
+    print(totals.line(f"{describe(device)}, {engine.name} engine", path.name), file=err, flush=True)
+    if source.failure is not None:  # the microphone vanished: what was heard is above, then why it stopped
+        raise LivecmdError(source.failure)
     return totals
 
 
-def _hop_and_capacity(options: ListenOptions, rate: int, length: int) -> tuple[int, int]:
+def _hop_and_capacity(
+    options: ListenOptions, rate: int, length: int, snap: Callable[[int], int] = lambda hop: hop,
+) -> tuple[int, int]:
     """The hop and the ring's capacity in samples, or a user error when they cannot work with
-    windows of `length` samples."""
+    windows of `length` samples; `snap` turns the requested hop into the engine's (the cached
+    engine's grid)."""
     hop = round(options.hop_ms * rate / 1000)
     if not 0 < hop <= length:
         raise LivecmdError(
             f"--hop-ms {options.hop_ms:g}: the hop must be between one sample and the model's "
             f"window ({1000 * length / rate:g} ms)")
+    hop = snap(hop)
     capacity = round(options.buffer_s * rate)
     if capacity < length + hop:
         raise LivecmdError(
