@@ -11,7 +11,8 @@ with `--engine` (`make_engine`):
 - `cached`: `folded` plus a cache of the rows that consecutive windows share
   (`livecmd.stream.overlap`), with the hop rounded to a multiple of `CACHE_GRID` samples.
 
-`auto` picks `cached` on a CPU for SampleCNN and `torch` otherwise (CUDA, ReSE-2-Multi).
+`auto` picks `folded` on a CPU for SampleCNN (windows at exactly the hop asked for; `cached`
+rounds it) and `torch` otherwise (CUDA, ReSE-2-Multi).
 Measured on the 2-core dev box (speech SampleCNN, one thread, `benchmarks/listen_speed.py`,
 `listen --fast` on 2 minutes of real speech): cached ≈ 2,000 windows/s at a 101.25 ms hop and
 ≈ 3,700 at 10.125 ms, folded ≈ 340, torch ≈ 115, against ≈ 90-130 for the naive batch-1
@@ -150,7 +151,7 @@ class TorchEngine:
 
 
 ENGINES = ("auto", "cached", "folded", "torch")
-"""`--engine` choices; `auto` is `cached` on a CPU for SampleCNN, `torch` otherwise."""
+"""`--engine` choices; `auto` is `folded` on a CPU for SampleCNN, `torch` otherwise."""
 
 CACHE_GRID = 81
 """The `cached` engine's hop is a multiple of this many samples (3^4; 5.06 ms at 16 kHz), so
