@@ -57,7 +57,7 @@ from livecmd.models import build_model, probabilities  # noqa: E402
 from livecmd.stream import folded as fd  # noqa: E402
 from livecmd.stream.decide import DecideSettings, Decider  # noqa: E402
 from livecmd.stream.engine import TorchEngine, engine_hop, keep_heap  # noqa: E402
-from livecmd.stream.folded import cpu_has_bf16  # noqa: E402
+from livecmd.compute import cpu_has_bf16  # noqa: E402
 from livecmd.stream.overlap import FoldedEngine  # noqa: E402
 
 DATA = Path(os.environ.get("LIVECMD_SHARED", ROOT.parent / "shared")) / "data"

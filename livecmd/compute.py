@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import torch
 
 from livecmd.errors import LivecmdError
@@ -21,3 +24,17 @@ def pick_device(name: str = "auto") -> torch.device:
             raise LivecmdError(f"--device {name}: torch sees no CUDA GPU here; use --device cpu or auto")
         return torch.device(name)
     raise LivecmdError(f"unknown --device {name!r}: choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matrix units (AMX or AVX512-BF16), where bf16 is the fast path
+    for training autocast and the listen engines: torch's own probes, else Linux's cpuinfo flags."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    if any(getattr(torch.cpu, probe, lambda: False)() for probe in probes):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

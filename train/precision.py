@@ -8,10 +8,9 @@ enables for it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
+from livecmd.compute import cpu_has_bf16
 from livecmd.errors import LivecmdError
 
 AMP_CHOICES = ("auto", "off", "bf16", "fp16")
@@ -33,15 +32,6 @@ def autocast_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | Non
     if cuda:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_has_bf16() else None
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (Linux /proc/cpuinfo flags; False elsewhere)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def name(dtype: torch.dtype | None) -> str:

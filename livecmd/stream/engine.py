@@ -33,7 +33,8 @@ from torch import nn
 
 from livecmd.errors import LivecmdError
 from livecmd.models import probabilities
-from livecmd.stream.folded import cpu_has_bf16, fold
+from livecmd.compute import cpu_has_bf16
+from livecmd.stream.folded import fold
 from livecmd.stream.overlap import FoldedEngine
 
 Engine = Callable[[np.ndarray], np.ndarray]

@@ -55,12 +55,6 @@ class Folded:
         return rows
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bf16 matrix units (AMX or AVX512-BF16), where bf16 is the fast path."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-
-
 def foldable_arch(arch: str) -> bool:
     """Whether `fold` takes models of architecture `arch` (a weights file's `arch`): SampleCNN.
     ReSE-2-Multi's squeeze-excitation gates depend on the whole window, so its rows could not
