@@ -82,6 +82,9 @@ def draw(world: World, last: str) -> Text:
 
 
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv):
+        print(__doc__.strip())
+        return 0
     plain = "--plain" in argv
     listen_args = [a for a in argv if a != "--plain"]
     proc = subprocess.Popen(

@@ -47,6 +47,7 @@ def train(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Speech: random time shift, background noise at a random SNR, gain."),
     input_samples: int | None = typer.Option(None, "--input-samples", min=27, help="Window length in samples, for quick trials. \\[default: the paper's for the domain]", show_default=False),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
+    init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
 ) -> None:
     """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit
     code 130); run the same command with --out RUN --resume to continue. Runs under
@@ -56,7 +57,7 @@ def train(
     outcome = run_train(TrainConfig(
         domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment,
-        input_samples=input_samples, checkpoint_minutes=checkpoint_minutes,
+        input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init,
     ))
     if outcome.interrupted:
         raise typer.Exit(130)
@@ -123,13 +124,13 @@ def listen(
     mic: str | None = typer.Option(None, "--mic", metavar="NAME|INDEX", help="Audio input device: its index or part of its name, from --list-devices (by default the system's default input).", show_default=False),
     list_devices: bool = typer.Option(False, "--list-devices", help="List the audio input devices, then exit."),
     json_lines: bool = typer.Option(False, "--json", help="One JSON line per detection on stdout ({time, label, score, latency_ms}) instead of the live view."),
-    hop_ms: float = typer.Option(100.0, "--hop-ms", help="A window ends every this many ms (more than 0, at most the model's window)."),
+    hop_ms: float = typer.Option(100.0, "--hop-ms", help="A window ends every this many ms (more than 0, at most the model's window; the cached engine rounds it to 5.0625-ms steps)."),
     smooth_ms: float = typer.Option(300.0, "--smooth-ms", help="Scores are averaged over this span of windows."),
     threshold: list[str] = typer.Option([], "--threshold", metavar="[LABEL=]SCORE", help="Smoothed score that fires an event: 0.6 for every label, yes=0.8 for one; repeatable (default 0.5).", show_default=False),
     refractory_ms: float = typer.Option(1000.0, "--refractory-ms", help="No other event this soon after one (per label for multi-label models)."),
     buffer_s: float = typer.Option(4.0, "--buffer-s", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
-    engine: str = typer.Option("auto", "--engine", help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (folded on a CPU for SampleCNN, torch otherwise)."),
+    engine: str = typer.Option("auto", "--engine", help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU compute threads (one keeps latency steady beside other busy processes)."),
     precision: str = typer.Option("auto", "--precision", help="cached and folded engines: bf16, fp32 (scores as the torch engine's), or auto (bf16 on CPUs with bf16 matrix units, AMX or AVX512-BF16)."),
 ) -> None:

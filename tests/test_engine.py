@@ -112,11 +112,11 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs n
 
 @pytest.mark.parametrize(
     "kind,foldable,device,expected",
-    [("auto", True, CPU, "folded"), ("auto", False, CPU, "torch"), ("auto", True, CUDA, "torch"),
+    [("auto", True, CPU, "cached"), ("auto", False, CPU, "torch"), ("auto", True, CUDA, "torch"),
      ("folded", True, CPU, "folded"), ("torch", True, CUDA, "torch")],
     ids=["samplecnn-cpu", "rese2multi-cpu", "samplecnn-cuda", "folded-cpu", "torch-cuda"],
 )
-def test_auto_picks_the_exact_hop_folded_engine_on_a_cpu_for_sample_cnn_and_torch_elsewhere(kind, foldable, device, expected) -> None:
+def test_auto_picks_the_cached_engine_on_a_cpu_for_sample_cnn_and_torch_elsewhere(kind, foldable, device, expected) -> None:
     assert choose_engine(kind, "auto", foldable, device) == expected
 
 

@@ -18,6 +18,7 @@ from livecmd import weights
 from livecmd.cli import main
 from livecmd.domains import DOMAINS
 from livecmd.models import build_model
+from livecmd.stream.engine import engine_hop
 from livecmd.stream.listen import ListenOptions, listen
 from tests.tones import RATE, save_tone_model, stream, write_clip
 
@@ -69,9 +70,15 @@ def test_json_fast_prints_each_word_at_its_time_and_nothing_else(files: dict[str
     assert result.returncode == 0, result.stderr
     _assert_words_heard(_events(result.stdout), WORDS)
     summary = result.stderr.strip().splitlines()
-    # 9 s of clip and 0.9 s of silence after it (so a last word is heard whole): windows end
-    # every 0.1 s from 1.0 s to 9.9 s
-    assert len(summary) == 1 and summary[0].startswith("livecmd listen: 9.9 s of audio, 90 windows")
+    # 9 s of clip and a window less a hop of silence after it (so a last word is heard whole):
+    # windows end every hop from 1.0 s on; the default (cached) engine's hop is 100 ms rounded
+    # to its grid, 1,620 samples, so 88 windows, the last ending at 9.81 s (90 at an exact 100 ms)
+    hop = engine_hop("cached", 1600, RATE)
+    windows = (9 * RATE - hop) // hop + 1
+    assert (hop, windows) == (1620, 88)
+    heard = (RATE + (windows - 1) * hop) / RATE
+    assert len(summary) == 1 and summary[0].startswith(f"livecmd listen: {heard:.1f} s of audio, {windows} windows"), summary
+    assert "cached" in summary[0]
     assert "4 detections" in summary[0] and "dropped 0.00 s" in summary[0] and "p99" in summary[0]
 
 
@@ -86,7 +93,8 @@ def test_paced_input_takes_real_time_and_hears_the_same(files: dict[str, Path]) 
 def test_duration_stops_early(files: dict[str, Path]) -> None:
     out = _CapturedLines()
     totals = listen(ListenOptions(input=files["clip"], fast=True, weights=files["weights"], device="cpu", json=True, duration=4.0), out=out, err=_CapturedLines())
-    assert totals.samples == 4 * RATE
+    hop = engine_hop("cached", 1600, RATE)  # the default engine's
+    assert 4 * RATE - hop < totals.samples <= 4 * RATE  # the last whole hop within the 4 s
     assert [e["label"] for e in _events("".join(out.lines))] == ["low", "high"]
 
 
@@ -102,7 +110,10 @@ def test_live_view_shows_scores_and_detections(files: dict[str, Path]) -> None:
     assert result.returncode == 0, result.stderr
     for field in ("input level", "latency", "dropped", "recent detections", "high", "low", "_silence_", "tones.safetensors"):
         assert field in result.stdout, field
-    assert "1.40" in result.stdout  # the detection's time
+    # the detection row: the word starts at 1.2 s and is decided within two ~0.1 s hops
+    rows = re.findall(r"(\d+\.\d\d)\s+high\s+(\d\.\d\d)", result.stdout)
+    assert len(rows) == 1 and 1.2 < float(rows[0][0]) <= 1.2 + 0.21, result.stdout
+    assert "every 101.25 ms" in result.stdout  # the default (cached) engine's hop, shown as it is
 
 
 def test_scene_tag_weights_give_tag_events(files: dict[str, Path]) -> None:

@@ -27,7 +27,9 @@ from safetensors.torch import load_file
 from livecmd import weights
 from livecmd.domains import get_domain
 from livecmd.errors import LivecmdError
+from livecmd.models import build_model
 from tests import minidata
+from tests.conftest import run_cli
 from train import checkpoint
 from train.datasets import index
 from train.evaluate import evaluate
@@ -209,6 +211,28 @@ def test_a_loss_that_is_not_finite_stops_with_a_clear_message_and_no_weights(tmp
     assert not (out / "best.safetensors").exists() and not (out / "last.safetensors").exists()
 
 
+def test_init_fine_tunes_from_weights_and_refuses_weights_for_other_classes(tmp_path: Path, monkeypatch, capsys) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    first = tmp_path / "first"
+    train(_config("speech", mini.root, first, epochs=3))
+    start = load_file(first / "best.safetensors")
+    tuned = tmp_path / "tuned"
+    train(_config("speech", mini.root, tuned, epochs=1, lr=1e-12, init=first / "best.safetensors"))
+    after = load_file(tuned / "best.safetensors")
+    torch.manual_seed(0)  # the random draw the tuned run would have started from without --init
+    fresh = build_model("speech", "samplecnn", n_labels=len(index("speech", mini.root).labels)).state_dict()
+    convs = [k for k, v in start.items() if k.endswith("weight") and v.dim() == 3]
+    assert convs and all(torch.allclose(after[k], start[k], atol=1e-6) for k in convs)  # lr 1e-12: unchanged
+    assert any((start[k] - fresh[k]).abs().max() > 1e-3 for k in convs)  # and not the random draw
+    assert weights.read_meta(tuned / "best.safetensors").extra["recipe"]["init"] == str(first / "best.safetensors")
+
+    other = minidata.speech_release(tmp_path / "other_words", words=("yes", "no", "left", "bed"))
+    code, out, err = run_cli(["train", *_mini_args(other.root, tmp_path / "other-run", 1, "--init", str(first / "best.safetensors"))], monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "has the labels" in err and "fine-tune on data with the same classes" in err
+    assert not (tmp_path / "other-run" / "last.safetensors").exists()
+
+
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
@@ -226,7 +250,7 @@ def test_torchrun_trains_with_two_gloo_processes_into_one_run(tmp_path: Path) ->
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "livecmd", "train",
                *_mini_args(mini.root, out, 2), "--device", "cpu"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "x 2 process(es)" in result.stdout
     assert result.stdout.count("epoch 2/2") == 1  # rank 0 speaks for both
     assert [(row["epoch"], row["processes"]) for row in _log(out)] == [(1, 2), (2, 2)]

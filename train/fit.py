@@ -73,6 +73,7 @@ class TrainConfig:
     augment: bool = True  # speech: shift, background noise, gain
     input_samples: int | None = None  # None: the domain's (the paper's); shorter for quick trials
     checkpoint_minutes: float = 10.0  # also save `last` mid-epoch this often
+    init: Path | None = None  # start from these weights (fine-tuning) instead of a random draw
 
 
 # What a resumed run keeps from the run it continues (the rest may change between sessions).
@@ -151,6 +152,8 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         # -- model: the same initial weights on every rank; DDP then averages the gradients ----
         torch.manual_seed(config.seed)
         core = build_model(domain, config.arch, n_labels=len(labels)).to(device)
+        if config.init is not None and resumed is None:  # a resumed run has its own weights already
+            core.load_state_dict(_initial_state(config, domain.name, labels))
         loss_fn: nn.Module = nn.BCEWithLogitsLoss() if domain.multi_label else nn.CrossEntropyLoss()
 
         # -- optimizer, schedule, mixed precision -------------------------------------------------
@@ -219,6 +222,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
                                 save_last(epoch, step)
                             say(f"interrupted at epoch {epoch + 1}, batch {step + 1}: saved {out / 'last.safetensors'}; continue with "
                                 f"`livecmd train --domain {domain.name} --data {data.index.root} --out {out} --resume`")
+                            _leave_together(world)
                             return Outcome(out, epoch, best_metrics, interrupted=True)
                         torch.manual_seed(_step_seed(config.seed, rank, epoch, step))  # dropout: same masks after a resume
                         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -270,6 +274,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
                 say(f"epoch {epoch + 1}/{config.epochs}  loss {train_loss:.4f}  valid {domain.metric} "
                     f"{valid.get(domain.metric, math.nan):.4f}{' (best)' if improved else ''}  lr {_lr(optimizer):g}  "
                     f"{rate:,.1f} samples/s  {seconds:.0f} s")
+        _leave_together(world)
         return Outcome(out, config.epochs, best_metrics, interrupted=False)
     finally:
         if world > 1:
@@ -306,6 +311,20 @@ def _resumed_config(given: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     if given.domain != saved["domain"]:
         raise LivecmdError(f"{given.out} is a {saved['domain']} run, not {given.domain}: pass --domain {saved['domain']} to resume it")
     return replace(given, **{k: saved[k] for k in _RUN_SETTINGS})
+
+
+def _initial_state(config: TrainConfig, domain: str, labels: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The weights of `--init`, refused unless they are for this domain, arch and label list
+    (fine-tuning keeps the output layer, so its classes must be the data's, in order)."""
+    start = weights.load(config.init)  # safetensors only, checked against its own metadata
+    meta = start.meta
+    if (meta.domain, meta.arch) != (domain, config.arch):
+        raise LivecmdError(f"--init {config.init} is a {meta.domain} {meta.arch} model, not {domain} {config.arch}: "
+                           f"pass --domain {meta.domain} --arch {meta.arch} or other weights")
+    if tuple(meta.labels) != tuple(labels):
+        raise LivecmdError(f"--init {config.init} has the labels {', '.join(meta.labels)}, but the data has "
+                           f"{', '.join(labels)}: fine-tune on data with the same classes")
+    return start.model.state_dict()
 
 
 def _truncate_log(log: Path, epochs: int) -> None:
@@ -374,6 +393,13 @@ def _any_rank(flag: bool, world: int, device: torch.device) -> bool:
     return bool(t)
 
 
+def _leave_together(world: int) -> None:
+    """Wait until every rank is done (rank 0 is still writing the checkpoints when the others
+    finish), so that no process tears down its process group while a peer still uses it."""
+    if world > 1:
+        dist.barrier()
+
+
 def _share(value: float, world: int, device: torch.device) -> float:
     """Rank 0's validation metric, on every rank (each steps its own lr scheduler)."""
     if world == 1:
@@ -391,6 +417,8 @@ def _scalars(result: dict[str, Any]) -> dict[str, Any]:
 def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int, ix: Any,
           best: dict[str, Any]) -> weights.WeightsMeta:
     recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "seed")}
+    if config.init is not None:
+        recipe["init"] = str(config.init)
     return weights.WeightsMeta(
         arch=config.arch, domain=domain.name, labels=labels, sample_rate=domain.sample_rate, input_samples=window,
         training_data=f"{ix.layout} at {ix.root}", metrics=best,

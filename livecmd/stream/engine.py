@@ -172,7 +172,9 @@ def choose_engine(kind: str, precision: str, foldable: bool, device: torch.devic
     if precision not in PRECISIONS:
         raise LivecmdError(f"unknown --precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if kind == "auto":
-        kind = "folded" if device.type == "cpu" and foldable else "torch"  # exact hop; cached rounds it
+        # cached: the same decisions as full recompute on real speech (docs/performance.md), at a
+        # hop rounded to its 81-sample grid (100 ms -> 101.25 ms); --engine folded keeps it exact.
+        kind = "cached" if device.type == "cpu" and foldable else "torch"
     if kind == "torch":
         if precision == "bf16":
             raise LivecmdError("--precision bf16 is for the cached and folded engines; the torch engine computes in fp32")
