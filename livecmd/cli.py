@@ -122,6 +122,7 @@ def listen(
     weights: Path | None = typer.Option(None, "--weights", metavar="W", help="Weights file (.safetensors); by default the shipped speech weights in weights/.", show_default=False),
     device: str = typer.Option("auto", "--device", help="Compute device: auto, cpu or cuda (as in train and eval). The audio input is --mic."),
     mic: str | None = typer.Option(None, "--mic", metavar="NAME|INDEX", help="Audio input device: its index or part of its name, from --list-devices (by default the system's default input).", show_default=False),
+    mic_rate: int | None = typer.Option(None, "--mic-rate", metavar="HZ", min=1, help="Capture at this rate and resample to the model's. \\[default: the model's rate, or the device's own where it refuses that]", show_default=False),
     list_devices: bool = typer.Option(False, "--list-devices", help="List the audio input devices, then exit."),
     json_lines: bool = typer.Option(False, "--json", help="One JSON line per detection on stdout ({time, label, score, latency_ms}) instead of the live view."),
     hop_ms: float = typer.Option(100.0, "--hop-ms", help="A window ends every this many ms (more than 0, at most the model's window; the cached engine rounds it to 5.0625-ms steps)."),
@@ -143,7 +144,7 @@ def listen(
         print_devices()
         return
     run_listen(ListenOptions(
-        input=input, fast=fast, mic=mic, weights=weights, device=device, json=json_lines,
+        input=input, fast=fast, mic=mic, mic_rate=mic_rate, weights=weights, device=device, json=json_lines,
         hop_ms=hop_ms, smooth_ms=smooth_ms, thresholds=tuple(threshold), refractory_ms=refractory_ms,
         buffer_s=buffer_s, duration=duration, engine=engine, threads=threads, precision=precision,
     ))

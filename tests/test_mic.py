@@ -47,12 +47,15 @@ def test_list_devices_shows_the_virtual_microphone(vmic: dict[str, str]) -> None
     assert "pulse" in result.stdout and "Audio input devices" in result.stdout
 
 
-def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("rate", [None, 48_000, 44_100], ids=["model-rate", "48k-resampled", "44k1-resampled"])
+def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str], tmp_path: Path, rate: int | None) -> None:
+    """At the model's 16 kHz, and captured at a device rate that listen resamples block by
+    block (what a microphone that refuses 16 kHz gets): the same words at the same spacing."""
     weights = save_tone_model(tmp_path / "tones.safetensors")
     clip = write_clip(tmp_path / "words.wav", stream(WORDS, seconds=4.0))
     process = subprocess.Popen(
         [sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--json", "--duration", "7",
-         "--weights", str(weights), "--device", "cpu"],
+         "--weights", str(weights), "--device", "cpu", *(["--mic-rate", str(rate)] if rate else [])],
         env=vmic, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     watchdog = threading.Timer(90, process.kill)
@@ -60,6 +63,7 @@ def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str],
     try:
         ready = process.stderr.readline()  # printed once the model is loaded and capture opens
         assert ready.startswith("livecmd listen: listening to microphone 'pulse'"), ready + process.stderr.read()
+        assert (f"captured at {rate} Hz, resampled" in ready) == (rate is not None), ready
         subprocess.run([str(VMIC / "feed.sh"), "--bg", str(clip)], env=vmic, check=True, timeout=30)
         stdout, stderr = process.communicate(timeout=60)
     finally:
@@ -72,3 +76,13 @@ def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str],
     gap = events[1]["time"] - events[0]["time"]
     assert abs(gap - (WORDS[1][0] - WORDS[0][0])) <= 0.15, events
     assert "7.0 s of audio" in stderr and "2 detections" in stderr
+
+
+def test_a_capture_rate_the_device_refuses_is_one_line_and_exit_2(vmic: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--mic-rate", "1", "--json", "--duration", "1"],
+        env=vmic, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot capture mono audio from 'pulse' (1 Hz:" in lines[0] and "--mic-rate" in lines[0]

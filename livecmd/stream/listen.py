@@ -49,6 +49,7 @@ class ListenOptions:
     input: Path | None = None  # a clip; None = the microphone
     fast: bool = False  # read the clip as fast as possible instead of in real time
     mic: str | None = None  # input device index or name; None = the default input
+    mic_rate: int | None = None  # capture rate; None = the model's, else the device's own
     weights: Path | None = None  # None = the shipped speech weights
     device: str = "auto"  # compute device: auto, cpu, cuda
     json: bool = False  # JSON lines on stdout instead of the live view
@@ -133,6 +134,8 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         raise LivecmdError(f"--duration {options.duration:g}: give a positive number of seconds")
     if options.input is not None and options.mic is not None:
         raise LivecmdError("--input and --mic both given: listen to a clip (--input) or a microphone (--mic), not both")
+    if options.input is not None and options.mic_rate is not None:
+        raise LivecmdError("--mic-rate is the microphone's capture rate: a clip (--input) is resampled from its own rate")
     if options.input is None and options.fast:
         raise LivecmdError("--fast reads a clip as fast as possible: give the clip with --input FILE")
     # The input is checked before anything slow (torch takes seconds to import), so a machine
@@ -179,8 +182,10 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         source = sources.FileSource(ring, wave, rate, FAST_BLOCK if options.fast else block, realtime=not options.fast)
         heard = f"{options.input} ({'fast' if options.fast else 'real time'})"
     else:
-        source = sources.MicSource(ring, mic, rate, block)
+        source = sources.MicSource(ring, mic, rate, block, options.mic_rate)
         heard = f"microphone {source.name!r}"
+        if source.capture_rate != rate:
+            heard += f" (captured at {source.capture_rate} Hz, resampled)"
     sink: Sink
     if options.json:
         sink = JsonLines(out)

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
+import soxr
 
 from livecmd.errors import LivecmdError
 from livecmd.stream.ring import Ring
@@ -91,10 +92,17 @@ class Source(Protocol):
 
 
 class MicSource:
-    """Captures mono float32 at `sample_rate` from PortAudio input device `device`.
+    """Captures mono float32 from PortAudio input device `device` into the ring at `sample_rate`.
 
-    The callback runs on PortAudio's audio thread and only copies the block into the ring:
-    anything slower there would make the driver drop audio before we ever see it.
+    The device is opened at `capture_rate` when given, else at `sample_rate`, else (many USB
+    microphones and Windows' WASAPI take only 44.1 or 48 kHz) at the device's own default rate;
+    audio captured at another rate is resampled block by block by a streaming soxr resampler,
+    which keeps its filter state across blocks (resampling each block alone would click at
+    every block edge).
+
+    The callback runs on PortAudio's audio thread and only copies the block into the ring
+    (through the resampler's C code when there is one, microseconds a block): anything slower
+    there would make the driver drop audio before we ever see it.
 
     A microphone can vanish mid-stream (unplugged, its sound server stopped). PortAudio then
     ends the stream (its finished callback runs) or, with some drivers, simply stops calling
@@ -102,30 +110,40 @@ class MicSource:
     instead of waiting for audio that will never come.
     """
 
-    def __init__(self, ring: Ring, device: int, sample_rate: int, block: int):
+    def __init__(self, ring: Ring, device: int, sample_rate: int, block: int, capture_rate: int | None = None):
         sd = sounddevice()
         self.ring = ring
-        self.name = str(sd.query_devices(device)["name"])
+        info = sd.query_devices(device)
+        self.name = str(info["name"])
         self.failure: str | None = None
         self._sd = sd
         self._stopping = threading.Event()
         self._last = time.monotonic()  # when the last block arrived
         self._started = 0.0
         self._watchdog = threading.Thread(target=self._watch, name="livecmd-mic-watchdog", daemon=True)
-        try:
-            self._stream = sd.InputStream(
-                device=device, channels=1, samplerate=sample_rate, dtype="float32",
-                blocksize=block, callback=self._callback, finished_callback=self._finished,
-            )
-        except sd.PortAudioError as e:
+        rates = [capture_rate] if capture_rate is not None else list(dict.fromkeys([sample_rate, round(info["default_samplerate"])]))
+        errors = []
+        for rate in rates:
+            try:
+                self._stream = sd.InputStream(
+                    device=device, channels=1, samplerate=rate, dtype="float32",
+                    blocksize=round(block * rate / sample_rate), callback=self._callback, finished_callback=self._finished,
+                )
+                break
+            except sd.PortAudioError as e:
+                errors.append(f"{rate} Hz: {e}")
+        else:
             raise LivecmdError(
-                f"cannot capture from {self.name!r} at {sample_rate} Hz mono ({e}); "
-                "pick another input with --mic (`pulse` and `default` resample), see --list-devices"
-            ) from None
+                f"cannot capture mono audio from {self.name!r} ({'; '.join(errors)}); "
+                "pick another input with --mic or another --mic-rate, see --list-devices"
+            )
+        self.capture_rate = rate
+        self._resampler = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32")
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
         self._last = time.monotonic()
-        self.ring.write(indata[:, 0])
+        block = indata[:, 0]
+        self.ring.write(block if self._resampler is None else self._resampler.resample_chunk(block))
 
     def _finished(self) -> None:
         """PortAudio ended the stream: our own stop, or the device went away."""
