@@ -45,6 +45,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seeds weights, data order, windows, augmentation and dropout."),
     cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Speech: random time shift, background noise at a random SNR, gain."),
+    shift_ms: float = typer.Option(100.0, "--shift-ms", min=0.0, help="Speech augmentation: the largest random time shift, either way (wider suits the sliding windows of listen)."),
     input_samples: int | None = typer.Option(None, "--input-samples", min=27, help="Window length in samples, for quick trials. \\[default: the paper's for the domain]", show_default=False),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
     init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
@@ -56,7 +57,7 @@ def train(
 
     outcome = run_train(TrainConfig(
         domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment,
+        out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
         input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init,
     ))
     if outcome.interrupted:

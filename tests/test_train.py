@@ -233,6 +233,16 @@ def test_init_fine_tunes_from_weights_and_refuses_weights_for_other_classes(tmp_
     assert not (tmp_path / "other-run" / "last.safetensors").exists()
 
 
+def test_shift_ms_sets_the_largest_time_shift_of_the_augmentation() -> None:
+    from train.augment import Augmentation
+    from train.fit import augmentation_for
+
+    default = augmentation_for(_config("speech", Path("data"), Path("run")))
+    assert default == Augmentation()  # 100 ms of a 16,000-sample window: the recipe's 0.1
+    assert augmentation_for(_config("speech", Path("data"), Path("run"), shift_ms=250.0)).max_shift == pytest.approx(0.25)
+    assert augmentation_for(_config("speech", Path("data"), Path("run"), shift_ms=0.0)).max_shift == 0.0
+
+
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()

@@ -71,13 +71,14 @@ class TrainConfig:
     seed: int = 0
     cache: Path | None = None  # decoded-audio cache folder; None: ~/.cache/livecmd
     augment: bool = True  # speech: shift, background noise, gain
+    shift_ms: float = 100.0  # speech augmentation: the largest random time shift either way
     input_samples: int | None = None  # None: the domain's (the paper's); shorter for quick trials
     checkpoint_minutes: float = 10.0  # also save `last` mid-epoch this often
     init: Path | None = None  # start from these weights (fine-tuning) instead of a random draw
 
 
 # What a resumed run keeps from the run it continues (the rest may change between sessions).
-_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "input_samples")
+_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "input_samples")
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         except OSError as e:
             raise LivecmdError(f"cannot create the run folder {out} ({e.strerror}): pass another --out") from None
         # Augmentation needs background recordings: only the speech datasets carry them.
-        augmentation = Augmentation() if config.augment and data.index.noise else None
+        augmentation = augmentation_for(config) if config.augment and data.index.noise else None
         train_set = Windows(data.cache, train_clips, window, labels=labels, multi_label=domain.multi_label,
                             train=True, seed=config.seed, augmentation=augmentation, noise=data.index.noise)
         valid_set = Windows(data.cache, valid_clips, window, segments=domain.segments)
@@ -310,7 +311,14 @@ def _resumed_config(given: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     """The run's own settings, with this session's epochs, device, workers and cache."""
     if given.domain != saved["domain"]:
         raise LivecmdError(f"{given.out} is a {saved['domain']} run, not {given.domain}: pass --domain {saved['domain']} to resume it")
-    return replace(given, **{k: saved[k] for k in _RUN_SETTINGS})
+    return replace(given, **{k: saved[k] for k in _RUN_SETTINGS if k in saved})  # runs of older versions lack some
+
+
+def augmentation_for(config: TrainConfig) -> Augmentation:
+    """The speech augmentation of a run. Its shift is a fraction of the window: `shift_ms` of
+    the domain's window, so a shorter trial window (--input-samples) shifts in proportion."""
+    domain = get_domain(config.domain)
+    return Augmentation(max_shift=config.shift_ms * domain.sample_rate / 1000 / domain.input_samples)
 
 
 def _initial_state(config: TrainConfig, domain: str, labels: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -416,7 +424,7 @@ def _scalars(result: dict[str, Any]) -> dict[str, Any]:
 
 def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int, ix: Any,
           best: dict[str, Any]) -> weights.WeightsMeta:
-    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "seed")}
+    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "seed")}
     if config.init is not None:
         recipe["init"] = str(config.init)
     return weights.WeightsMeta(
