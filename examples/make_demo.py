@@ -15,10 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 from livecmd import audio
+from train import streams
 
 RATE = 16_000
 SPACING_S = 1.6
@@ -46,38 +46,10 @@ WORDS = [
 ]
 
 
-def _word_span(wave: np.ndarray) -> tuple[int, int]:
-    """First and last sample of 10-ms frames within 30 dB of the loudest frame."""
-    frames = wave[: len(wave) // 160 * 160].reshape(-1, 160)
-    energy = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
-    loud = np.flatnonzero(energy > energy.max() - 30)
-    return int(loud[0] * 160), int((loud[-1] + 1) * 160)
-
-
 def build(shared: Path, out: Path) -> None:
     data = shared / "data"
-    length = int((LEAD_S + SPACING_S * len(WORDS) + 1.0) * RATE)
-    speech = np.zeros(length, dtype=np.float32)
-    truth = []
-    for i, (label, name) in enumerate(WORDS):
-        path = data / PART_A / label / name
-        wave = audio.load(path)
-        start, end = _word_span(wave)
-        at = int((LEAD_S + SPACING_S * i) * RATE) - start
-        speech[at : at + len(wave)] += wave
-        truth.append({
-            "label": label,
-            "start": round((at + start) / RATE, 3),
-            "end": round((at + end) / RATE, 3),
-            "speaker": path.name.split("_nohash_")[0].rsplit("_", 1)[-1],
-            "source": f"{PART_A}/{path.parent.name}/{path.name}",
-        })
-    noise = audio.load(data / NOISE)[:length]
-    noise = np.pad(noise, (0, length - len(noise)))
-    speech_rms = np.sqrt(np.mean(np.concatenate([speech[int(t["start"] * RATE) : int(t["end"] * RATE)] for t in truth]) ** 2))
-    noise *= speech_rms / (np.sqrt(np.mean(noise**2)) * 10 ** (SNR_DB / 20))
-    mix = speech + noise
-    mix *= 0.9 / max(1e-9, np.abs(mix).max())
+    words = [(label, data / PART_A / label / name) for label, name in WORDS]
+    mix, truth = streams.build(words, audio.load(data / NOISE), RATE, SNR_DB, SPACING_S, LEAD_S, source_root=data)
     sf.write(out / "demo.wav", mix, RATE, subtype="PCM_16")
     (out / "demo.json").write_text(json.dumps({"sample_rate": RATE, "words": truth}, indent=1) + "\n")
 

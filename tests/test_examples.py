@@ -12,6 +12,7 @@ import pytest
 from livecmd import weights
 from livecmd.domains import SILENCE, SPEECH_COMMANDS, UNKNOWN
 from tests.conftest import REPO, shared_data
+from train import streams
 
 EXAMPLES = REPO / "examples"
 SHIPPED = REPO / "weights" / "speech-samplecnn.safetensors"
@@ -28,24 +29,6 @@ def _listen_demo() -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def _match(events: list[dict], truth: list[dict]) -> tuple[int, int]:
-    """(commands found, false events): an event finds a command of its label whose word it
-    follows by at most 1.2 s (a 1-s window must end after the word has been heard); each word
-    is found at most once."""
-    found, false = set(), 0
-    for event in events:
-        hit = next(
-            (i for i, w in enumerate(truth) if i not in found and w["label"] == event["label"]
-             and w["start"] <= event["time"] <= w["end"] + 1.2),
-            None,
-        )
-        if hit is None:
-            false += 1
-        else:
-            found.add(hit)
-    return len(found), false
-
-
 def test_shipped_weights_load_as_the_default_with_the_twelve_labels() -> None:
     assert weights.shipped("speech") == SHIPPED
     meta = weights.load(SHIPPED).meta
@@ -59,7 +42,7 @@ def test_shipped_weights_load_as_the_default_with_the_twelve_labels() -> None:
 )
 def test_demo_clip_commands_are_found_at_the_right_times() -> None:
     truth = [w for w in json.loads((EXAMPLES / "demo.json").read_text())["words"] if w["label"] in SPEECH_COMMANDS]
-    found, false = _match(_listen_demo(), truth)
+    found, false = streams.match(_listen_demo(), truth)
     assert found >= 0.8 * len(truth), f"found {found} of {len(truth)} commands"
     assert false <= 2
 

@@ -1,0 +1,46 @@
+"""Streams of words over noise (train.streams): where the words land, the noise level, and how
+listen's events are matched to the words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from train import streams
+
+RATE = 16_000
+
+
+def _word(path: Path, start_s: float, seconds: float, freq: float) -> Path:
+    """A 1-s clip that is silent but for a tone from start_s lasting seconds."""
+    wave = np.zeros(RATE, dtype=np.float32)
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave[int(start_s * RATE) : int(start_s * RATE) + len(t)] = 0.5 * np.sin(2 * np.pi * freq * t)
+    sf.write(path, wave, RATE, subtype="FLOAT")
+    return path
+
+
+def test_words_land_spacing_apart_over_noise_at_the_asked_ratio(tmp_path: Path) -> None:
+    words = [("yes", _word(tmp_path / "a_nohash_0.wav", 0.3, 0.4, 440)),
+             ("no", _word(tmp_path / "b_nohash_0.wav", 0.1, 0.5, 660))]
+    noise = np.random.default_rng(0).normal(0, 1, RATE // 2).astype(np.float32)  # shorter than the stream: looped
+    mix, truth = streams.build(words, noise, RATE, snr_db=20.0, spacing_s=1.6, lead_s=1.0, source_root=tmp_path)
+    assert len(mix) == int((1.0 + 1.6 * 2 + 1.0) * RATE) and np.abs(mix).max() <= 0.9 + 1e-6
+    assert [(t["label"], t["start"], t["end"], t["speaker"], t["source"]) for t in truth] == [
+        ("yes", 1.0, 1.4, "a", "a_nohash_0.wav"), ("no", 2.6, 3.1, "b", "b_nohash_0.wav")]
+    speech = np.concatenate([mix[int(t["start"] * RATE) : int(t["end"] * RATE)] for t in truth])
+    gap = mix[int(1.5 * RATE) : int(2.5 * RATE)]  # noise only
+    snr = 10 * np.log10(np.mean(speech**2) / np.mean(gap**2))
+    assert abs(snr - 20.0) < 0.5, snr
+    assert np.count_nonzero(mix[-RATE:]) == RATE  # the noise goes on to the end (looped)
+
+
+def test_an_event_finds_one_word_of_its_label_within_the_late_allowance() -> None:
+    truth = [{"label": "go", "start": 1.0, "end": 1.4}, {"label": "no", "start": 3.0, "end": 3.5}]
+    assert streams.match([{"label": "go", "time": 1.3}, {"label": "no", "time": 3.5 + streams.LATE_S}], truth) == (2, 0)
+    # a second event for the same word, a wrong label, an event before the word, one too late
+    assert streams.match([{"label": "go", "time": 1.5}, {"label": "go", "time": 2.0}], truth) == (1, 1)
+    assert streams.match([{"label": "no", "time": 1.5}], truth) == (0, 1)
+    assert streams.match([{"label": "go", "time": 0.9}, {"label": "no", "time": 3.5 + streams.LATE_S + 0.01}], truth) == (0, 2)

@@ -1,0 +1,83 @@
+"""Continuous streams of real words, for measuring `livecmd listen` as users meet it.
+
+Clip accuracy (`livecmd eval`) scores one centred second per word; a listener instead slides
+windows over a stream in which words come at any offset, with noise between them. A stream here
+is real 1-s clips laid one after another, `spacing_s` apart, over a real background recording at
+a given speech-to-noise ratio, with each word's label and its start and end in the stream; the
+events `listen --json` prints are then matched to those words. `examples/make_demo.py` builds
+the demo clip with it and `benchmarks/stream_accuracy.py` a longer stream of held-out speakers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livecmd import audio
+from train.datasets.speech_commands import speaker
+
+LATE_S = 1.2
+"""An event may come this long after its word ends: the 1-s window that decides it must first
+have heard the whole word, then the smoothing adds a hop or two."""
+
+
+def word_span(wave: np.ndarray) -> tuple[int, int]:
+    """First and last sample of the 10-ms frames within 30 dB of the loudest frame."""
+    frames = wave[: len(wave) // 160 * 160].reshape(-1, 160)
+    energy = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+    loud = np.flatnonzero(energy > energy.max() - 30)
+    return int(loud[0] * 160), int((loud[-1] + 1) * 160)
+
+
+def build(
+    words: Sequence[tuple[str, Path]], noise: np.ndarray, rate: int, snr_db: float, spacing_s: float,
+    lead_s: float = 1.0, tail_s: float = 1.0, source_root: Path | None = None,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The stream of `words` ((label, clip path) in order) and its truth: each word's speech
+    starts `spacing_s` after the previous one's, the first at `lead_s`; `noise` (looped if
+    short) is scaled to `snr_db` below the speech power measured over the words' spans; the mix
+    peaks at 0.9. Truth rows: label, start, end (seconds), speaker, source (relative to
+    `source_root` when given)."""
+    length = int((lead_s + spacing_s * len(words) + tail_s) * rate)
+    speech = np.zeros(length, dtype=np.float32)
+    truth = []
+    for i, (label, path) in enumerate(words):
+        wave = audio.load(path, rate)
+        start, end = word_span(wave)
+        at = int((lead_s + spacing_s * i) * rate) - start
+        speech[at : at + len(wave)] += wave[: length - at]
+        truth.append({
+            "label": label,
+            "start": round((at + start) / rate, 3),
+            "end": round((at + end) / rate, 3),
+            "speaker": speaker(path),
+            "source": str(path.relative_to(source_root) if source_root is not None else path),
+        })
+    noise = np.resize(noise, length) if len(noise) < length else noise[:length]
+    spans = np.concatenate([speech[int(t["start"] * rate) : int(t["end"] * rate)] for t in truth])
+    speech_rms = np.sqrt(np.mean(spans**2))
+    mix = speech + noise * (speech_rms / (np.sqrt(np.mean(noise**2)) * 10 ** (snr_db / 20)))
+    mix *= 0.9 / max(1e-9, np.abs(mix).max())
+    return mix.astype(np.float32), truth
+
+
+def match(events: Sequence[dict[str, Any]], truth: Sequence[dict[str, Any]], late_s: float = LATE_S) -> tuple[int, int]:
+    """(words found, false events): an event finds a word of its label that starts before it
+    and ends at most `late_s` before it; each word is found at most once, and an event that
+    finds none is false."""
+    found: set[int] = set()
+    false = 0
+    for event in events:
+        hit = next(
+            (i for i, w in enumerate(truth) if i not in found and w["label"] == event["label"]
+             and w["start"] <= event["time"] <= w["end"] + late_s),
+            None,
+        )
+        if hit is None:
+            false += 1
+        else:
+            found.add(hit)
+    return len(found), false
