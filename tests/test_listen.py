@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,34 @@ def test_a_clip_of_one_word_no_longer_than_a_window_is_heard(files: dict[str, Pa
     out = _CapturedLines()
     listen(ListenOptions(input=clip, fast=True, weights=files["weights"], device="cpu", json=True), out=out, err=_CapturedLines())
     assert [e["label"] for e in _events("".join(out.lines))] == ["low"]
+
+
+def _with_tuned_threshold(files: dict[str, Path], name: str, threshold: object) -> Path:
+    loaded = weights.load(files["weights"])
+    meta = replace(loaded.meta, extra={"listen": {"threshold": threshold}})
+    return weights.save(files["root"] / name, loaded.model, meta)
+
+
+def test_the_threshold_the_weights_were_tuned_for_is_the_default_and_threshold_overrides_it(files: dict[str, Path]) -> None:
+    def events(path: Path, *args: str) -> list[dict]:
+        out = _CapturedLines()
+        listen(ListenOptions(input=files["clip"], fast=True, weights=path, device="cpu", json=True, thresholds=args), out=out, err=_CapturedLines())
+        return _events("".join(out.lines))
+
+    words = [label for _, label in WORDS]
+    untuned = events(files["weights"])  # no tuned threshold in these weights: 0.5
+    assert [e["label"] for e in untuned] == words and min(e["score"] for e in untuned) < 0.999
+    strict = _with_tuned_threshold(files, "strict.safetensors", 0.999)
+    tuned = events(strict)
+    assert len(tuned) < len(words) and all(e["score"] >= 0.999 for e in tuned)  # the tuned threshold rules
+    assert [e["label"] for e in events(strict, "0.5")] == words  # --threshold wins
+    assert [e["label"] for e in events(_with_tuned_threshold(files, "loose.safetensors", 0.5))] == words
+
+
+def test_weights_with_a_tuned_threshold_that_is_no_score_are_a_user_error(files, capsys, monkeypatch) -> None:
+    bad = _with_tuned_threshold(files, "bad-threshold.safetensors", 7)
+    line = _error(capsys, monkeypatch, "--input", str(files["short"]), "--weights", str(bad))
+    assert "tuned threshold 7 is not a score in (0, 1]" in line and "--threshold" in line
 
 
 def test_live_view_shows_scores_and_detections(files: dict[str, Path]) -> None:

@@ -44,3 +44,13 @@ def test_an_event_finds_one_word_of_its_label_within_the_late_allowance() -> Non
     assert streams.match([{"label": "go", "time": 1.5}, {"label": "go", "time": 2.0}], truth) == (1, 1)
     assert streams.match([{"label": "no", "time": 1.5}], truth) == (0, 1)
     assert streams.match([{"label": "go", "time": 0.9}, {"label": "no", "time": 3.5 + streams.LATE_S + 0.01}], truth) == (0, 2)
+
+
+def test_the_tuned_threshold_finds_the_most_commands_within_the_false_event_budget() -> None:
+    def rows(*figures: tuple[float, int, int]) -> list[dict]:
+        return [{"threshold": t, "commands": 12, "found": f, "false": x} for t, f, x in figures]
+
+    # budget: 2 false events for 12 commands
+    assert streams.choose_threshold(rows((0.5, 11, 5), (0.6, 10, 2), (0.7, 9, 1), (0.8, 7, 0))) == 0.6
+    assert streams.choose_threshold(rows((0.5, 10, 2), (0.6, 10, 1), (0.7, 8, 0))) == 0.6  # a tie: fewer false
+    assert streams.choose_threshold(rows((0.5, 11, 9), (0.6, 10, 6), (0.7, 9, 4))) == 0.7  # none within: fewest false

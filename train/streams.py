@@ -5,11 +5,15 @@ windows over a stream in which words come at any offset, with noise between them
 is real 1-s clips laid one after another, `spacing_s` apart, over a real background recording at
 a given speech-to-noise ratio, with each word's label and its start and end in the stream; the
 events `listen --json` prints are then matched to those words. `examples/make_demo.py` builds
-the demo clip with it and `benchmarks/stream_accuracy.py` a longer stream of held-out speakers.
+the demo clip with it; `benchmarks/stream_accuracy.py` and the speech recipe's threshold tuning
+(`train/recipes/ship.py`) a longer stream of held-out speakers.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from livecmd import audio
+from livecmd.domains import SILENCE, SPEECH_COMMANDS, get_domain
+from train.datasets import index
 from train.datasets.speech_commands import speaker
 
 LATE_S = 1.2
@@ -81,3 +87,51 @@ def match(events: Sequence[dict[str, Any]], truth: Sequence[dict[str, Any]], lat
         else:
             found.add(hit)
     return len(found), false
+
+
+def held_out_stream(part_a: Path, noise: Path, exclude: set[str], snr_db: float = 20.0, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Every command and `_unknown_` word of part A's held-out speakers (`livecmd eval
+    --split valid`'s) but those in `exclude`, shuffled with `seed`, 1.6 s apart over `noise` at
+    `snr_db`: the demo clip's recipe at the length the held-out speakers give."""
+    clips = [c for c in index("speech", part_a).clips("valid") if c.labels[0] != SILENCE and speaker(c.path) not in exclude]
+    random.Random(seed).shuffle(clips)
+    rate = get_domain("speech").sample_rate
+    return build([(c.labels[0], c.path) for c in clips], audio.load(noise, rate), rate, snr_db, spacing_s=1.6,
+                 source_root=part_a.parent)
+
+
+def detect(stream: Path, weights: Path, threshold: float) -> list[dict[str, Any]]:
+    """The events of `livecmd listen --input STREAM --json --fast --weights W --threshold T`,
+    run in this process with the default settings otherwise."""
+    from livecmd.stream.listen import ListenOptions, listen
+
+    out = io.StringIO()
+    listen(ListenOptions(input=stream, fast=True, json=True, weights=weights, thresholds=(str(threshold),)), out=out, err=io.StringIO())
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+FALSE_PER_COMMAND = 2 / 12
+"""The false-event budget of threshold tuning: the project's demo target, at most 2 false events
+for 12 commands."""
+
+
+def tune_threshold(stream: Path, truth: Sequence[dict[str, Any]], weights: Path,
+                   candidates: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9)) -> tuple[float, list[dict[str, Any]]]:
+    """The threshold among `candidates` at which listen finds the most commands of `stream`
+    while its false events stay within `FALSE_PER_COMMAND` (the fewer false events on a tie;
+    the fewest false events when no candidate keeps the budget), and each candidate's figures."""
+    commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
+    rows = []
+    for threshold in candidates:
+        found, false = match(detect(stream, weights, threshold), commands)
+        rows.append({"threshold": threshold, "commands": len(commands), "found": found, "false": false})
+    return choose_threshold(rows), rows
+
+
+def choose_threshold(rows: Sequence[dict[str, Any]]) -> float:
+    """Of rows {threshold, commands, found, false}: the threshold of the most commands found
+    within the false-event budget (the fewer false events on a tie), or of the fewest false
+    events when none keeps the budget."""
+    within = [r for r in rows if r["false"] <= FALSE_PER_COMMAND * r["commands"]]
+    best = max(within, key=lambda r: (r["found"], -r["false"])) if within else min(rows, key=lambda r: (r["false"], -r["found"]))
+    return best["threshold"]

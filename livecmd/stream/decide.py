@@ -18,6 +18,7 @@ from livecmd.domains import SILENCE, UNKNOWN
 from livecmd.errors import LivecmdError
 
 QUIET_LABELS = (SILENCE, UNKNOWN)
+DEFAULT_THRESHOLD = 0.5  # for weights that carry no tuned threshold of their own
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class DecideSettings:
     sample_rate: int  # Hz, to turn sample indices into seconds
 
 
-def parse_thresholds(specs: tuple[str, ...] | list[str], labels: tuple[str, ...], default: float = 0.5) -> tuple[float, ...]:
+def parse_thresholds(specs: tuple[str, ...] | list[str], labels: tuple[str, ...], default: float = DEFAULT_THRESHOLD) -> tuple[float, ...]:
     """Per-label thresholds from `--threshold` values: `0.6` sets every label, `yes=0.8` one
     label (later values win). Raises LivecmdError for unknown labels or values outside (0, 1]."""
     thresholds = dict.fromkeys(labels, default)

@@ -25,7 +25,7 @@ from livecmd import audio
 from livecmd.domains import SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream import sources
-from livecmd.stream.decide import DecideSettings, Decider, Detection, parse_thresholds
+from livecmd.stream.decide import DEFAULT_THRESHOLD, DecideSettings, Decider, Detection, parse_thresholds
 from livecmd.stream.ring import Ring, window_ends
 from livecmd.ui import LiveView, device_table
 
@@ -158,7 +158,13 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     device = pick_device(options.device)
     kind = choose_engine(options.engine, options.precision, foldable_arch(meta.arch), device)
     hop, capacity = _hop_and_capacity(options, rate, length, lambda hop: engine_hop(kind, hop, length))
-    thresholds = parse_thresholds(options.thresholds, meta.labels)
+    # The weights may carry the threshold they were tuned for (`listen.threshold` in their
+    # metadata, set by the speech recipe on a stream of held-out speakers); --threshold overrides.
+    tuned_for = meta.extra.get("listen")
+    tuned = tuned_for.get("threshold", DEFAULT_THRESHOLD) if isinstance(tuned_for, dict) else DEFAULT_THRESHOLD
+    if not isinstance(tuned, (int, float)) or not 0.0 < tuned <= 1.0:
+        raise LivecmdError(f"{path}: its tuned threshold {tuned!r} is not a score in (0, 1]; give one with --threshold")
+    thresholds = parse_thresholds(options.thresholds, meta.labels, default=tuned)
 
     keep_heap()
     torch.set_num_threads(options.threads)
