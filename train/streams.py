@@ -60,7 +60,7 @@ def build(
             "start": round((at + start) / rate, 3),
             "end": round((at + end) / rate, 3),
             "speaker": speaker(path),
-            "source": str(path.relative_to(source_root) if source_root is not None else path),
+            "source": str(path.resolve().relative_to(source_root.resolve()) if source_root is not None else path),
         })
     noise = np.resize(noise, length) if len(noise) < length else noise[:length]
     spans = np.concatenate([speech[int(t["start"] * rate) : int(t["end"] * rate)] for t in truth])
