@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import re
 import statistics
@@ -57,7 +56,7 @@ from livecmd.models import build_model, probabilities  # noqa: E402
 from livecmd.stream import folded as fd  # noqa: E402
 from livecmd.stream.decide import DecideSettings, Decider  # noqa: E402
 from livecmd.stream.engine import TorchEngine, engine_hop, keep_heap  # noqa: E402
-from livecmd.compute import cpu_has_bf16  # noqa: E402
+from livecmd.compute import cpu_has_bf16, cpu_name  # noqa: E402
 from livecmd.stream.overlap import FoldedEngine  # noqa: E402
 
 DATA = Path(os.environ.get("LIVECMD_SHARED", ROOT.parent / "shared")) / "data"
@@ -129,11 +128,7 @@ def _high_water_kb(pid: int) -> int:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     units = "bf16 matrix units (AMX/AVX512-BF16)" if cpu_has_bf16() else "no bf16 matrix units"
     load = "load average %.2f %.2f %.2f" % os.getloadavg()
     return f"{cpu}, {os.cpu_count()} cores, {units}, torch {torch.__version__}; {load} at the start"

@@ -3,7 +3,7 @@ falsely, on words of speakers the shipped model never trained on.
 
     python benchmarks/stream_accuracy.py [--weights W ...] [--thresholds 0.5,0.7] [--shared ../shared]
 
-The stream (`train.streams.held_out_stream`) holds every command and `_unknown_` word of part
+The stream (`train.streams.tuning_stream`) holds every command and `_unknown_` word of part
 A's held-out speakers (the valid split of `livecmd eval`, the model card's speakers) but the
 demo clip's three (so that the demo stays an independent check of settings chosen here),
 shuffled with a fixed seed, 1.6 s apart over real kitchen noise at 20 dB: the demo clip's
@@ -16,12 +16,9 @@ speech recipe picks the shipped model's threshold on this stream (train/recipes/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 from pathlib import Path
 
-import soundfile as sf
 from rich.console import Console
 from rich.table import Table
 
@@ -32,9 +29,6 @@ from livecmd import weights  # noqa: E402
 from livecmd.domains import SPEECH_COMMANDS, get_domain  # noqa: E402
 from train import streams  # noqa: E402
 
-NOISE = "speech_commands_v0.01_sample/_background_noise_/doing_the_dishes.wav"
-PART_A = "speech_commands_test_set_v0.02_part_a"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,12 +37,9 @@ def main() -> None:
     parser.add_argument("--snr-db", type=float, default=20.0)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = parser.parse_args()
-    data = args.shared / "data"
-    rate = get_domain("speech").sample_rate
-    demo = {w["speaker"] for w in json.loads((REPO / "examples" / "demo.json").read_text())["words"]}
-    mix, truth = streams.held_out_stream(data / PART_A, data / NOISE, demo, args.snr_db)
+    mix, truth = streams.tuning_stream(args.shared / "data", args.snr_db)
     commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
-    minutes = len(mix) / rate / 60
+    minutes = len(mix) / get_domain("speech").sample_rate / 60
     console = Console()
     console.print(f"stream: {len(truth)} words ({len(commands)} commands, {len(truth) - len(commands)} unknown) of "
                   f"{len({t['speaker'] for t in truth})} held-out part A speakers, {minutes:.1f} min, {args.snr_db:g} dB SNR")
@@ -56,14 +47,11 @@ def main() -> None:
     table = Table(title="listen --json --fast on the held-out stream")
     for column in ("weights", "threshold", "commands found", "false events", "false / min"):
         table.add_column(column, justify="right")
-    with tempfile.TemporaryDirectory() as tmp:
-        stream = Path(tmp) / "stream.wav"
-        sf.write(stream, mix, rate, subtype="PCM_16")
-        for path in args.weights or [weights.shipped("speech")]:
-            _, rows = streams.tune_threshold(stream, truth, path, [float(t) for t in args.thresholds.split(",")])
-            for row in rows:
-                table.add_row(path.name, f"{row['threshold']:g}", f"{row['found']}/{row['commands']} = {100 * row['found'] / row['commands']:.1f}%",
-                              str(row["false"]), f"{row['false'] / minutes:.2f}")
+    for path in args.weights or [weights.shipped("speech")]:
+        _, rows = streams.tune_threshold(mix, truth, path, [float(t) for t in args.thresholds.split(",")])
+        for row in rows:
+            table.add_row(path.name, f"{row['threshold']:g}", f"{row['found']}/{row['commands']} = {100 * row['found'] / row['commands']:.1f}%",
+                          str(row["false"]), f"{row['false'] / minutes:.2f}")
     console.print(table)
 
 

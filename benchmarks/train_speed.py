@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from livecmd.compute import pick_device  # noqa: E402
+from livecmd.compute import cpu_name, pick_device  # noqa: E402
 from livecmd.domains import DOMAINS, Domain  # noqa: E402
 from livecmd.models import ARCHS, build_model  # noqa: E402
 from train import cache, precision  # noqa: E402
@@ -39,11 +38,7 @@ CLIP_SECONDS = {"speech": 1.0, "mtat": 29.1, "dcase": 10.0}  # the real clips' l
 
 
 def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads){gpu}"
 

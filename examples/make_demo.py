@@ -24,8 +24,6 @@ RATE = 16_000
 SPACING_S = 1.6
 LEAD_S = 1.0
 SNR_DB = 20.0
-NOISE = "speech_commands_v0.01_sample/_background_noise_/doing_the_dishes.wav"
-PART_A = "speech_commands_test_set_v0.02_part_a"
 # (label folder, file): held-out speakers 97f4c236, 837a0f64 and aa80f517.
 WORDS = [
     ("up", "97f4c236_nohash_0.wav"),
@@ -48,8 +46,8 @@ WORDS = [
 
 def build(shared: Path, out: Path) -> None:
     data = shared / "data"
-    words = [(label, data / PART_A / label / name) for label, name in WORDS]
-    mix, truth = streams.build(words, audio.load(data / NOISE), RATE, SNR_DB, SPACING_S, LEAD_S, source_root=data)
+    words = [(label, data / streams.PART_A / label / name) for label, name in WORDS]
+    mix, truth = streams.build(words, audio.load(data / streams.NOISE), RATE, SNR_DB, SPACING_S, LEAD_S, source_root=data)
     sf.write(out / "demo.wav", mix, RATE, subtype="PCM_16")
     (out / "demo.json").write_text(json.dumps({"sample_rate": RATE, "words": truth}, indent=1) + "\n")
 

@@ -61,18 +61,13 @@ def test_held_out_part_a_accuracy_reproduces_the_model_card() -> None:
     assert f"{100 * card_figure:.1f}%" in (REPO / "weights" / "speech-samplecnn.md").read_text()
 
 
-def test_shipped_listen_threshold_is_the_one_tuning_picks_on_the_held_out_stream(tmp_path: Path) -> None:
+def test_shipped_listen_threshold_is_the_one_tuning_picks_on_the_held_out_stream() -> None:
     """The recipe's tuning re-run: listen on the stream of held-out speakers (not the demo's)
     at each candidate threshold, the budgeted best of them is what the weights carry."""
-    import soundfile as sf
-
-    from train.recipes.ship import DEMO, NOISE, PART_A
-
-    part_a, noise = shared_data(PART_A), shared_data(NOISE)
+    data, _ = shared_data(streams.PART_A).parent, shared_data(streams.NOISE)
     tuned = weights.read_meta(SHIPPED).extra["listen"]
-    mix, truth = streams.held_out_stream(part_a, noise, {w["speaker"] for w in json.loads(DEMO.read_text())["words"]})
-    sf.write(tmp_path / "stream.wav", mix, 16_000, subtype="PCM_16")
-    threshold, rows = streams.tune_threshold(tmp_path / "stream.wav", truth, SHIPPED)
+    mix, truth = streams.tuning_stream(data)
+    threshold, rows = streams.tune_threshold(mix, truth, SHIPPED)
     assert threshold == tuned["threshold"]
     for row, recorded in zip(rows, tuned["tuning"], strict=True):  # bf16 on another CPU may move a word or two
         assert row["threshold"] == recorded["threshold"] and row["commands"] == recorded["commands"]

@@ -43,7 +43,7 @@ from livecmd.models import build_model
 from livecmd.stream import listen as listen_module
 from livecmd.stream.listen import ListenOptions, listen
 from tests import badaudio, minidata
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, SHARED, wait_for
 from tests.tones import save_tone_model, stream, write_clip
 from train import checkpoint
 from train.datasets import index
@@ -431,14 +431,6 @@ def _epochs_logged(out: Path) -> list[int]:
     return rows
 
 
-def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-
-
 def test_kill_9_at_five_random_moments_then_resume_loses_at_most_one_epoch(tmp_path: Path) -> None:
     mini = minidata.speech_release(tmp_path / "speech_commands", words=("yes", "no"), speakers=6)
     out = tmp_path / "run"
@@ -447,7 +439,7 @@ def test_kill_9_at_five_random_moments_then_resume_loses_at_most_one_epoch(tmp_p
     for kill in range(5):
         process = _spawn(*_train_args(mini.root, out, 1000, *(["--resume"] if kill else [])), quiet=True)
         if kill == 0:
-            _wait_for(out / "last.safetensors", process)
+            wait_for(out / "last.safetensors", process)
         time.sleep(rng.uniform(0.3, 3.0))  # in start-up, resume, an epoch, validation or a checkpoint write
         logged = max(_epochs_logged(out), default=0)
         process.kill()

@@ -29,7 +29,7 @@ from livecmd.domains import get_domain
 from livecmd.errors import LivecmdError
 from livecmd.models import build_model
 from tests import minidata
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_for
 from train import checkpoint
 from train.datasets import index
 from train.evaluate import evaluate
@@ -152,14 +152,6 @@ def _livecmd_train(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
 def _mini_args(root: Path, out: Path, epochs: int, *extra: str) -> list[str]:
     return ["--domain", "speech", "--data", str(root), "--out", str(out), "--cache", str(out.parent / "cache"),
             "--epochs", str(epochs), "--input-samples", str(WINDOW), "--batch-size", "4", "--workers", "0", *extra]
@@ -169,7 +161,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint_exits_130_and_resume_continues_the_
     mini = minidata.speech_release(tmp_path / "speech_commands")
     out = tmp_path / "run"
     process = _livecmd_train(*_mini_args(mini.root, out, 100))
-    _wait_for(out / "metrics.jsonl", process)
+    wait_for(out / "metrics.jsonl", process)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -189,7 +181,7 @@ def test_kill_9_at_any_moment_leaves_a_checkpoint_to_resume_from(tmp_path: Path)
     rng = random.Random(0)
     for attempt in range(2):  # checkpoints after every batch: a kill lands in, before or after a write
         process = _livecmd_train(*_mini_args(mini.root, out, 200, "--checkpoint-minutes", "0", *(["--resume"] if attempt else [])))
-        _wait_for(out / "last.safetensors", process)
+        wait_for(out / "last.safetensors", process)
         time.sleep(rng.uniform(0.2, 1.0))
         process.kill()
         process.communicate()

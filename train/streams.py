@@ -14,11 +14,13 @@ from __future__ import annotations
 import io
 import json
 import random
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 
 from livecmd import audio
 from livecmd.domains import SILENCE, SPEECH_COMMANDS, get_domain
@@ -89,15 +91,23 @@ def match(events: Sequence[dict[str, Any]], truth: Sequence[dict[str, Any]], lat
     return len(found), false
 
 
-def held_out_stream(part_a: Path, noise: Path, exclude: set[str], snr_db: float = 20.0, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
+PART_A = "speech_commands_test_set_v0.02_part_a"
+NOISE = "speech_commands_v0.01_sample/_background_noise_/doing_the_dishes.wav"  # real kitchen noise
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.json"
+
+
+def tuning_stream(data: Path, snr_db: float = 20.0, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Every command and `_unknown_` word of part A's held-out speakers (`livecmd eval
-    --split valid`'s) but those in `exclude`, shuffled with `seed`, 1.6 s apart over `noise` at
-    `snr_db`: the demo clip's recipe at the length the held-out speakers give."""
-    clips = [c for c in index("speech", part_a).clips("valid") if c.labels[0] != SILENCE and speaker(c.path) not in exclude]
+    --split valid`'s) but the demo clip's (so that the demo stays an independent check of what
+    is tuned here), shuffled with `seed`, 1.6 s apart over `NOISE` at `snr_db`: the demo clip's
+    recipe at the length those speakers give. `data` is the folder of real audio (../shared/data)."""
+    demo = {w["speaker"] for w in json.loads(DEMO.read_text())["words"]}
+    part_a = data / PART_A
+    clips = [c for c in index("speech", part_a).clips("valid") if c.labels[0] != SILENCE and speaker(c.path) not in demo]
     random.Random(seed).shuffle(clips)
     rate = get_domain("speech").sample_rate
-    return build([(c.labels[0], c.path) for c in clips], audio.load(noise, rate), rate, snr_db, spacing_s=1.6,
-                 source_root=part_a.parent)
+    return build([(c.labels[0], c.path) for c in clips], audio.load(data / NOISE, rate), rate, snr_db, spacing_s=1.6,
+                 source_root=data)
 
 
 def detect(stream: Path, weights: Path, threshold: float) -> list[dict[str, Any]]:
@@ -115,16 +125,20 @@ FALSE_PER_COMMAND = 2 / 12
 for 12 commands."""
 
 
-def tune_threshold(stream: Path, truth: Sequence[dict[str, Any]], weights: Path,
+def tune_threshold(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path,
                    candidates: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9)) -> tuple[float, list[dict[str, Any]]]:
-    """The threshold among `candidates` at which listen finds the most commands of `stream`
-    while its false events stay within `FALSE_PER_COMMAND` (the fewer false events on a tie;
-    the fewest false events when no candidate keeps the budget), and each candidate's figures."""
+    """The threshold among `candidates` at which listen finds the most commands of the stream
+    `mix` (16 kHz) while its false events stay within `FALSE_PER_COMMAND` (the fewer false
+    events on a tie; the fewest false events when no candidate keeps the budget), and each
+    candidate's figures."""
     commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
     rows = []
-    for threshold in candidates:
-        found, false = match(detect(stream, weights, threshold), commands)
-        rows.append({"threshold": threshold, "commands": len(commands), "found": found, "false": false})
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "stream.wav"
+        sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")  # listen reads a file, as a user's would be
+        for threshold in candidates:
+            found, false = match(detect(stream, weights, threshold), commands)
+            rows.append({"threshold": threshold, "commands": len(commands), "found": found, "false": false})
     return choose_threshold(rows), rows
 
 

@@ -19,13 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import tempfile
 from pathlib import Path
 
-import soundfile as sf
-
 from livecmd import weights
-from livecmd.domains import get_domain
 from train import streams
 from train.evaluate import evaluate
 
@@ -33,19 +29,12 @@ TRAINING_DATA = (
     "Speech Commands v0.02 12-class test set part A (90% of its speakers), Speech Commands v0.01 "
     "sample and its _background_noise_, livecmd synth words from offline TTS voices; CC BY 4.0 (Speech Commands)"
 )
-PART_A = "speech_commands_test_set_v0.02_part_a"
-NOISE = "speech_commands_v0.01_sample/_background_noise_/doing_the_dishes.wav"
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.json"
 
 
 def ship(best: Path, data: Path, out: Path) -> dict:
-    result = evaluate("speech", data / PART_A, best, split="valid", amp="off")
-    demo_speakers = {w["speaker"] for w in json.loads(DEMO.read_text())["words"]}
-    mix, truth = streams.held_out_stream(data / PART_A, data / NOISE, demo_speakers)
-    with tempfile.TemporaryDirectory() as tmp:
-        stream = Path(tmp) / "stream.wav"
-        sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")
-        threshold, tuning = streams.tune_threshold(stream, truth, best)
+    result = evaluate("speech", data / streams.PART_A, best, split="valid", amp="off")
+    mix, truth = streams.tuning_stream(data)
+    threshold, tuning = streams.tune_threshold(mix, truth, best)
     loaded = weights.load(best)
     metrics = {
         **loaded.meta.metrics,
