@@ -46,8 +46,11 @@ def train(
     cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Speech: random time shift, background noise at a random SNR, gain."),
     shift_ms: float = typer.Option(100.0, "--shift-ms", min=0.0, help="Speech augmentation: the largest random time shift, either way (wider suits the sliding windows of listen)."),
+    whole_words: bool = typer.Option(False, "--whole-words", help="Speech augmentation: draw only shifts that keep the clip's word whole in the window (with a wide --shift-ms: each word anywhere it fits, as listen's windows see it)."),
+    cut_words: float = typer.Option(0.0, "--cut-words", min=0.0, max=1.0, metavar="P", help="Speech augmentation (12-class data): this share of words is cut by the window's edge and trained as _unknown_, so that listen waits for whole words."),
     input_samples: int | None = typer.Option(None, "--input-samples", min=27, help="Window length in samples, for quick trials. \\[default: the paper's for the domain]", show_default=False),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
+    keep_epochs: bool = typer.Option(False, "--keep-epochs", help="Also write each epoch's weights as epoch-N.safetensors (average them with `python -m train.average`)."),
     init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
 ) -> None:
     """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit
@@ -58,7 +61,7 @@ def train(
     outcome = run_train(TrainConfig(
         domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
-        input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init,
+        whole_words=whole_words, cut_words=cut_words, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
     ))
     if outcome.interrupted:
         raise typer.Exit(130)

@@ -316,3 +316,53 @@ def test_augmentation_keeps_the_window_length_and_is_reproducible() -> None:
     one = augment.augment(wave, np.random.default_rng(7), noises, augment.Augmentation())
     two = augment.augment(wave, np.random.default_rng(7), noises, augment.Augmentation())
     assert one.shape == wave.shape and np.array_equal(one, two) and not np.array_equal(one, wave)
+
+
+def test_whole_word_shifts_keep_the_word_in_the_window_and_reach_both_edges() -> None:
+    wave = np.zeros(16_000, np.float32)
+    wave[6_080:8_960] = 0.5 * np.sin(np.arange(2_880) / 2)  # the word: 10-ms frames 38 to 55
+    assert augment.word_span(wave) == (6_080, 8_960)
+    quiet = augment.Augmentation(max_shift=1.0, whole_words=True, noise_probability=0.0, gain_db=(0.0, 0.0))
+    rng = np.random.default_rng(0)
+    spans = np.array([augment.word_span(augment.augment(wave, rng, [], quiet)) for _ in range(500)])
+    kept = spans[:, 1] - spans[:, 0]
+    assert (kept >= 2_880).all()  # never cut off (a shifted word may straddle one frame more)
+    assert spans[:, 0].min() < 800 and spans[:, 1].max() > 15_200  # but anywhere it fits
+    cutting = augment.Augmentation(max_shift=1.0, noise_probability=0.0, gain_db=(0.0, 0.0))
+    assert any(np.abs(augment.augment(wave, rng, [], cutting)).sum() < np.abs(wave).sum() * 0.9 for _ in range(50))
+    narrow = augment.Augmentation(max_shift=0.05, whole_words=True, noise_probability=0.0, gain_db=(0.0, 0.0))
+    starts = [augment.word_span(augment.augment(wave, rng, [], narrow))[0] for _ in range(200)]
+    assert 5_120 <= min(starts) and max(starts) <= 6_880  # --shift-ms still bounds it
+
+
+def test_a_cut_word_keeps_part_of_it_at_one_edge_of_the_window() -> None:
+    wave = np.zeros(16_000, np.float32)
+    wave[6_080:9_280] = 0.5 * np.sin(np.arange(3_200) / 2)  # a 3,200-sample word
+    rng = np.random.default_rng(0)
+    edges = set()
+    for _ in range(200):
+        start, end = augment.word_span(augment.cut_word(wave, rng))
+        assert 0.2 * 3_200 - 320 <= end - start <= 0.6 * 3_200 + 320  # a part, not the whole
+        assert start == 0 or end == 16_000
+        edges.add(start == 0)
+    assert edges == {True, False}  # words going out and coming in
+
+
+def test_cut_words_train_as_unknown_and_leave_silence_alone(tmp_path: Path) -> None:
+    path = tmp_path / "word.wav"
+    word = np.zeros(16_000, np.float32)
+    word[6_000:9_000] = 0.5 * np.sin(np.arange(3_000) / 2)
+    sf.write(path, word, 16_000, subtype="FLOAT")
+    built = cache.build([path], 16_000, tmp_path / "cache")
+    labels = ["yes", SILENCE, UNKNOWN]
+    clips = [Clip(path, ("yes",))] * 200 + [Clip(path, (SILENCE,))] * 200
+    settings = augment.Augmentation(cut_words=0.5, noise_probability=0.0, gain_db=(0.0, 0.0))
+    data = Windows(built, clips, 16_000, labels=labels, train=True, augmentation=settings)
+    items = [data[i] for i in range(len(clips))]
+    words = [(x.numpy(), int(t)) for x, t in items[:200]]
+    cut = [x for x, t in words if t == 2]
+    assert 60 < len(cut) < 140 and all(int(t) == 1 for _, t in items[200:])  # about half; silence never
+    assert all(np.abs(x).sum() < 0.7 * np.abs(word).sum() for x in cut)  # only part of the word is left
+    assert all(np.abs(x).sum() > 0.9 * np.abs(word).sum() for x, t in words if t == 0)
+    none = Windows(built, clips[:200], 16_000, labels=labels, train=True, augmentation=augment.Augmentation(noise_probability=0.0))
+    assert all(int(t) == 0 for _, t in (none[i] for i in range(200)))

@@ -36,10 +36,6 @@ def test_shipped_weights_load_as_the_default_with_the_twelve_labels() -> None:
     assert meta.domain == "speech" and meta.input_samples == 16_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped model finds 8 of 12 demo commands (2 false events) at its tuned threshold (model card); issue 6 stays open",
-)
 def test_demo_clip_commands_are_found_at_the_right_times() -> None:
     truth = [w for w in json.loads((EXAMPLES / "demo.json").read_text())["words"] if w["label"] in SPEECH_COMMANDS]
     found, false = streams.match(_listen_demo(), truth)

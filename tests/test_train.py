@@ -225,7 +225,35 @@ def test_init_fine_tunes_from_weights_and_refuses_weights_for_other_classes(tmp_
     assert not (tmp_path / "other-run" / "last.safetensors").exists()
 
 
-def test_shift_ms_sets_the_largest_time_shift_of_the_augmentation() -> None:
+def test_kept_epochs_average_into_weights_that_load_and_refuse_another_model(tmp_path: Path, monkeypatch, capsys) -> None:
+    from train.average import main as average_main
+
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    run = tmp_path / "run"
+    train(_config("speech", mini.root, run, epochs=3, keep_epochs=True))
+    kept = [run / f"epoch-{n}.safetensors" for n in (1, 2, 3)]
+    assert [weights.read_meta(p).metrics["epoch"] for p in kept] == [1, 2, 3]
+    states = [load_file(p) for p in kept]
+    assert any((states[0][k] - states[2][k]).abs().max() > 1e-4 for k in states[0])  # the epochs differ
+
+    out = tmp_path / "mean.safetensors"
+    assert average_main([str(out), *map(str, kept)]) == 0
+    mean = load_file(out)
+    for key, value in mean.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, sum(s[key] for s in states) / 3, rtol=1e-5, atol=1e-6)
+    meta = weights.load(out).meta
+    assert meta.extra["averaged"] == [p.name for p in kept] and meta.metrics == {}  # the epochs' figures are not the mean's
+
+    other = minidata.speech_release(tmp_path / "other_words", words=("yes", "no", "left", "bed"))
+    train(_config("speech", other.root, tmp_path / "other-run", epochs=1))
+    assert average_main([str(tmp_path / "bad.safetensors"), str(kept[0]), str(tmp_path / "other-run" / "best.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not the same model" in err
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_shift_whole_word_and_cut_word_options_set_the_augmentation() -> None:
     from train.augment import Augmentation
     from train.fit import augmentation_for
 
@@ -233,6 +261,8 @@ def test_shift_ms_sets_the_largest_time_shift_of_the_augmentation() -> None:
     assert default == Augmentation()  # 100 ms of a 16,000-sample window: the recipe's 0.1
     assert augmentation_for(_config("speech", Path("data"), Path("run"), shift_ms=250.0)).max_shift == pytest.approx(0.25)
     assert augmentation_for(_config("speech", Path("data"), Path("run"), shift_ms=0.0)).max_shift == 0.0
+    stream_like = augmentation_for(_config("speech", Path("data"), Path("run"), whole_words=True, cut_words=0.2))
+    assert stream_like.whole_words and stream_like.cut_words == 0.2
 
 
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:

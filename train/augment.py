@@ -18,12 +18,26 @@ import numpy as np
 @dataclass(frozen=True)
 class Augmentation:
     """Ranges drawn uniformly per example. The shift is a fraction of the window (0.1: up to
-    100 ms either way in a 1-s speech window)."""
+    100 ms either way in a 1-s speech window). With `whole_words` it is drawn only among the
+    shifts that keep the clip's word (`word_span`) whole in the window: a word cut off at the
+    window's edge is not the word any more, and listen's sliding windows see each word whole at
+    every position it fits, so a wide shift with whole words teaches exactly those."""
 
     max_shift: float = 0.1
+    whole_words: bool = False
+    cut_words: float = 0.0  # the probability that a clip's word is cut by the window's edge (`cut_word`)
     noise_probability: float = 0.8
     snr_db: tuple[float, float] = (0.0, 30.0)
     gain_db: tuple[float, float] = (-12.0, 6.0)
+
+
+def word_span(wave: np.ndarray, floor_db: float = 30.0) -> tuple[int, int]:
+    """First and last sample of the 10-ms frames within `floor_db` of the loudest frame: where
+    the word of a 1-s clip is (all of it, for a clip whose noise is that loud)."""
+    frames = wave[: len(wave) // 160 * 160].reshape(-1, 160)
+    energy = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+    loud = np.flatnonzero(energy > energy.max() - floor_db)
+    return int(loud[0] * 160), int((loud[-1] + 1) * 160)
 
 
 def time_shift(wave: np.ndarray, shift: int) -> np.ndarray:
@@ -37,6 +51,17 @@ def time_shift(wave: np.ndarray, shift: int) -> np.ndarray:
     else:
         out[:shift] = wave[-shift:]
     return out
+
+
+def cut_word(wave: np.ndarray, rng: np.random.Generator, keep: tuple[float, float] = (0.2, 0.6)) -> np.ndarray:
+    """The clip moved so that only a part of its word (a fraction drawn from `keep`) is left in
+    the window, its head at the window's end or its tail at the window's start: what listen's
+    sliding windows hold while a word comes in or goes out. Trained as `_unknown_`, such windows
+    teach the model to wait for the whole word (the tail of "down" is not "on")."""
+    start, end = word_span(wave)
+    kept = max(1, int(rng.uniform(*keep) * (end - start)))
+    shift = len(wave) - kept - start if rng.random() < 0.5 else kept - end
+    return time_shift(wave, shift)
 
 
 def add_noise(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
@@ -59,7 +84,11 @@ def augment(wave: np.ndarray, rng: np.random.Generator, noises: Sequence[np.ndar
     """Shift, then noise from a random place in a random recording of `noises` (with
     probability `noise_probability`), then gain."""
     limit = int(settings.max_shift * len(wave))
-    wave = time_shift(wave, int(rng.integers(-limit, limit + 1)))
+    earliest, latest = -limit, limit
+    if settings.whole_words:
+        start, end = word_span(wave)
+        earliest, latest = max(earliest, -start), min(latest, len(wave) - end)
+    wave = time_shift(wave, int(rng.integers(earliest, latest + 1)))
     long_enough = [n for n in noises if len(n) >= len(wave)]
     if long_enough and rng.random() < settings.noise_probability:
         noise = long_enough[int(rng.integers(len(long_enough)))]

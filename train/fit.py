@@ -72,13 +72,16 @@ class TrainConfig:
     cache: Path | None = None  # decoded-audio cache folder; None: ~/.cache/livecmd
     augment: bool = True  # speech: shift, background noise, gain
     shift_ms: float = 100.0  # speech augmentation: the largest random time shift either way
+    whole_words: bool = False  # speech augmentation: only shifts that keep the word whole
+    cut_words: float = 0.0  # speech augmentation: this share of words cut by the window's edge, as _unknown_
     input_samples: int | None = None  # None: the domain's (the paper's); shorter for quick trials
     checkpoint_minutes: float = 10.0  # also save `last` mid-epoch this often
     init: Path | None = None  # start from these weights (fine-tuning) instead of a random draw
+    keep_epochs: bool = False  # also write each epoch's weights, epoch-N.safetensors (to average them)
 
 
 # What a resumed run keeps from the run it continues (the rest may change between sessions).
-_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "input_samples")
+_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "whole_words", "cut_words", "input_samples")
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,9 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
                 if lead:
                     if improved:
                         weights.save(out / "best.safetensors", core, _meta(config, domain, labels, window, data.index, best_metrics))
+                    if config.keep_epochs:
+                        epoch_metrics = {**valid, "split": "valid", "epoch": epoch + 1}
+                        weights.save(out / f"epoch-{epoch + 1}.safetensors", core, _meta(config, domain, labels, window, data.index, epoch_metrics))
                     row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": _lr(optimizer), "seconds": round(seconds, 1),
                            "samples_per_s": round(rate, 1), "processes": world, "valid": valid}
                     _append_log(out / "metrics.jsonl", row)
@@ -318,7 +324,7 @@ def augmentation_for(config: TrainConfig) -> Augmentation:
     """The speech augmentation of a run. Its shift is a fraction of the window: `shift_ms` of
     the domain's window, so a shorter trial window (--input-samples) shifts in proportion."""
     domain = get_domain(config.domain)
-    return Augmentation(max_shift=config.shift_ms * domain.sample_rate / 1000 / domain.input_samples)
+    return Augmentation(max_shift=config.shift_ms * domain.sample_rate / 1000 / domain.input_samples, whole_words=config.whole_words, cut_words=config.cut_words)
 
 
 def _initial_state(config: TrainConfig, domain: str, labels: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -424,7 +430,7 @@ def _scalars(result: dict[str, Any]) -> dict[str, Any]:
 
 def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int, ix: Any,
           best: dict[str, Any]) -> weights.WeightsMeta:
-    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "seed")}
+    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "whole_words", "cut_words", "seed")}
     if config.init is not None:
         recipe["init"] = str(config.init)
     return weights.WeightsMeta(

@@ -24,20 +24,13 @@ import soundfile as sf
 
 from livecmd import audio
 from livecmd.domains import SILENCE, SPEECH_COMMANDS, get_domain
+from train.augment import word_span
 from train.datasets import index
 from train.datasets.speech_commands import speaker
 
 LATE_S = 1.2
 """An event may come this long after its word ends: the 1-s window that decides it must first
 have heard the whole word, then the smoothing adds a hop or two."""
-
-
-def word_span(wave: np.ndarray) -> tuple[int, int]:
-    """First and last sample of the 10-ms frames within 30 dB of the loudest frame."""
-    frames = wave[: len(wave) // 160 * 160].reshape(-1, 160)
-    energy = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
-    loud = np.flatnonzero(energy > energy.max() - 30)
-    return int(loud[0] * 160), int((loud[-1] + 1) * 160)
 
 
 def build(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 from torch.utils.data import Dataset
 
 from livecmd import audio
-from train.augment import Augmentation, augment
+from livecmd.domains import SILENCE, UNKNOWN
+from train.augment import Augmentation, augment, cut_word
 from train.cache import ClipCache
 from train.datasets.base import Clip
 
@@ -20,7 +22,8 @@ class Windows(Dataset):
 
     Training (`train=True`): one window of `window` samples per clip per epoch, at a random
     offset in clips longer than that (zero-padded at the end when shorter), augmented when
-    `augmentation` is given; an item is (window (samples,), target), the target being the label
+    `augmentation` is given (its `cut_words` share of the words cut by the window's edge and
+    labelled `_unknown_`, for label lists that have it); an item is (window (samples,), target), the target being the label
     index (multi-class) or a float 0/1 vector over `labels` (multi-label).
     Scoring (`train=False`): `segments` evenly spaced windows per clip, whose scores the caller
     averages into the clip's score (the paper's test procedure); an item is (segments, samples).
@@ -53,6 +56,9 @@ class Windows(Dataset):
         self.noise_paths = [p for p in noise if p in cache]
         self.epoch = 0
         self.targets = _targets(self.clips, labels, multi_label) if train else None
+        # Cut words are trained as _unknown_: only a multi-class label list with one has a place for them.
+        self._unknown = labels.index(UNKNOWN) if not multi_label and UNKNOWN in labels else None
+        self._silence = labels.index(SILENCE) if SILENCE in labels else None
         self._noises: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -70,11 +76,15 @@ class Windows(Dataset):
             x = np.ascontiguousarray(wave[start : start + self.window])
         else:
             x = audio.fit(wave, self.window)
+        target = self.targets[i]
         if self.augmentation is not None:
             if self._noises is None:  # once per process: a few long recordings
                 self._noises = [self.cache.wave(p) for p in self.noise_paths]
-            x = augment(x, rng, self._noises, self.augmentation)
-        return torch.from_numpy(x), self.targets[i]
+            settings = self.augmentation
+            if settings.cut_words and self._unknown is not None and int(target) != self._silence and rng.random() < settings.cut_words:
+                x, target, settings = cut_word(x, rng), torch.tensor(self._unknown), replace(settings, max_shift=0.0)
+            x = augment(x, rng, self._noises, settings)
+        return torch.from_numpy(x), target
 
 
 def _targets(clips: Sequence[Clip], labels: Sequence[str], multi_label: bool) -> torch.Tensor:
