@@ -228,11 +228,15 @@ def test_init_fine_tunes_from_weights_and_refuses_weights_for_other_classes(tmp_
 def test_kept_epochs_average_into_weights_that_load_and_refuse_another_model(tmp_path: Path, monkeypatch, capsys) -> None:
     from train.average import main as average_main
 
-    mini = minidata.speech_release(tmp_path / "speech_commands")
+    mini = minidata.speech_twelve(tmp_path / "test_set")
     run = tmp_path / "run"
-    train(_config("speech", mini.root, run, epochs=3, keep_epochs=True))
+    stream_like = ("--optimizer", "adamw", "--keep-epochs", "--shift-ms", "1000", "--whole-words", "--cut-words", "0.3")
+    code, _, err = run_cli(["train", *_mini_args(mini.root, run, 3, *stream_like)], monkeypatch, capsys)
+    assert code == 0, err
     kept = [run / f"epoch-{n}.safetensors" for n in (1, 2, 3)]
     assert [weights.read_meta(p).metrics["epoch"] for p in kept] == [1, 2, 3]
+    recipe = weights.read_meta(kept[0]).extra["recipe"]
+    assert (recipe["shift_ms"], recipe["whole_words"], recipe["cut_words"]) == (1000.0, True, 0.3)
     states = [load_file(p) for p in kept]
     assert any((states[0][k] - states[2][k]).abs().max() > 1e-4 for k in states[0])  # the epochs differ
 
@@ -245,7 +249,7 @@ def test_kept_epochs_average_into_weights_that_load_and_refuse_another_model(tmp
     meta = weights.load(out).meta
     assert meta.extra["averaged"] == [p.name for p in kept] and meta.metrics == {}  # the epochs' figures are not the mean's
 
-    other = minidata.speech_release(tmp_path / "other_words", words=("yes", "no", "left", "bed"))
+    other = minidata.speech_twelve(tmp_path / "other_words", commands=("yes", "no", "left"))
     train(_config("speech", other.root, tmp_path / "other-run", epochs=1))
     assert average_main([str(tmp_path / "bad.safetensors"), str(kept[0]), str(tmp_path / "other-run" / "best.safetensors")]) == 2
     err = capsys.readouterr().err
