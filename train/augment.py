@@ -2,7 +2,9 @@
 
 The usual Speech Commands recipe: words are recorded by thousands of people on their own
 phones, so position within the second, room noise and level vary; showing the model each clip
-shifted, in noise and at another level teaches it to ignore those. All functions take and return
+shifted, in noise and at another level teaches it to ignore those. For listening to streams,
+two more: words anywhere they fit whole (`whole_words`), and words cut by the window's edge
+(`cut_word`), which the dataset trains as `_unknown_`. All functions take and return
 float32 arrays of samples (shape (samples,)) and draw from the generator they are given, so a
 sample's augmentation is reproducible from its seed.
 """

@@ -23,8 +23,9 @@ class Windows(Dataset):
     Training (`train=True`): one window of `window` samples per clip per epoch, at a random
     offset in clips longer than that (zero-padded at the end when shorter), augmented when
     `augmentation` is given (its `cut_words` share of the words cut by the window's edge and
-    labelled `_unknown_`, for label lists that have it); an item is (window (samples,), target), the target being the label
-    index (multi-class) or a float 0/1 vector over `labels` (multi-label).
+    labelled `_unknown_`, for label lists that have it); an item is (window (samples,),
+    target), the target being the label index (multi-class) or a float 0/1 vector over `labels`
+    (multi-label).
     Scoring (`train=False`): `segments` evenly spaced windows per clip, whose scores the caller
     averages into the clip's score (the paper's test procedure); an item is (segments, samples).
 
@@ -82,6 +83,7 @@ class Windows(Dataset):
                 self._noises = [self.cache.wave(p) for p in self.noise_paths]
             settings = self.augmentation
             if settings.cut_words and self._unknown is not None and int(target) != self._silence and rng.random() < settings.cut_words:
+                # no shift after the cut: it would move the part left back into the window
                 x, target, settings = cut_word(x, rng), torch.tensor(self._unknown), replace(settings, max_shift=0.0)
             x = augment(x, rng, self._noises, settings)
         return torch.from_numpy(x), target
