@@ -1,6 +1,7 @@
-"""Turn a training run's best weights into the shipped file, with its measured figures inside.
+"""Turn trained weights (a run's best, or the recipe's average of several) into the shipped
+file, with its measured figures inside.
 
-    python -m train.recipes.ship RUN/best.safetensors SHARED_DATA weights/speech-samplecnn.safetensors
+    python -m train.recipes.ship WEIGHTS SHARED_DATA weights/speech-samplecnn.safetensors
 
 SHARED_DATA is the folder of real audio (../shared/data). Two measurements, both on part A's
 held-out speakers, and both stored in the weights' metadata (the model card quotes them and the
@@ -31,11 +32,11 @@ TRAINING_DATA = (
 )
 
 
-def ship(best: Path, data: Path, out: Path) -> dict:
-    result = evaluate("speech", data / streams.PART_A, best, split="valid", amp="off")
+def ship(trained: Path, data: Path, out: Path) -> dict:
+    result = evaluate("speech", data / streams.PART_A, trained, split="valid", amp="off")
     mix, truth = streams.tuning_stream(data)
-    threshold, tuning = streams.tune_threshold(mix, truth, best)
-    loaded = weights.load(best)
+    threshold, tuning = streams.tune_threshold(mix, truth, trained)
+    loaded = weights.load(trained)
     metrics = {
         **loaded.meta.metrics,
         "part_a_held_out_accuracy": result["accuracy"],
