@@ -52,6 +52,8 @@ def train(
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
     keep_epochs: bool = typer.Option(False, "--keep-epochs", help="Also write each epoch's weights as epoch-N.safetensors (average them with `python -m train.average`)."),
     init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
+    negatives: list[Path] = typer.Option([], "--negatives", metavar="DIR", help="Speech: a folder of long recordings without commands (music/, speech/, noise/, mix/ as `python -m train.recipes.negatives` writes; repeat for more folders, e.g. mined hard negatives): random windows train as _unknown_ (voices) or _silence_, and commands are mixed over them.", show_default=False),
+    negatives_share: float = typer.Option(0.3, "--negatives-share", min=0.0, metavar="P", help="Negative windows an epoch, as a share of the training clips (split equally between --negatives folders)."),
 ) -> None:
     """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit
     code 130); run the same command with --out RUN --resume to continue. Runs under
@@ -62,6 +64,7 @@ def train(
         domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
         whole_words=whole_words, cut_words=cut_words, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
+        negatives=tuple(negatives), negatives_share=negatives_share,
     ))
     if outcome.interrupted:
         raise typer.Exit(130)
@@ -133,6 +136,7 @@ def listen(
     smooth_ms: float = typer.Option(300.0, "--smooth-ms", help="Scores are averaged over this span of windows."),
     threshold: list[str] = typer.Option([], "--threshold", metavar="[LABEL=]SCORE", help="Smoothed score that fires an event: 0.6 for every label, yes=0.8 for one; repeatable. \\[default: the threshold the weights were tuned for (the shipped speech model's is in its card), else 0.5]", show_default=False),
     refractory_ms: float = typer.Option(1000.0, "--refractory-ms", help="No other event this soon after one (per label for multi-label models)."),
+    hold_ms: float | None = typer.Option(None, "--hold-ms", min=0.0, help="A score must stay above its threshold this long before it fires (brief peaks in music stay silent). \\[default: the weights' own, else 0]", show_default=False),
     buffer_s: float = typer.Option(4.0, "--buffer-s", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
     engine: str = typer.Option("auto", "--engine", help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),
@@ -149,7 +153,7 @@ def listen(
         return
     run_listen(ListenOptions(
         input=input, fast=fast, mic=mic, mic_rate=mic_rate, weights=weights, device=device, json=json_lines,
-        hop_ms=hop_ms, smooth_ms=smooth_ms, thresholds=tuple(threshold), refractory_ms=refractory_ms,
+        hop_ms=hop_ms, smooth_ms=smooth_ms, thresholds=tuple(threshold), refractory_ms=refractory_ms, hold_ms=hold_ms,
         buffer_s=buffer_s, duration=duration, engine=engine, threads=threads, precision=precision,
     ))
 

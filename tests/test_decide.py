@@ -91,3 +91,15 @@ def test_tags_of_a_multi_label_model_fire_each_on_its_own() -> None:
 def test_bad_thresholds_are_user_errors(spec: str, message: str) -> None:
     with pytest.raises(LivecmdError, match=message):
         parse_thresholds([spec], ("yes", "no"))
+
+
+def test_a_held_score_fires_once_after_its_hold_and_a_brief_peak_never() -> None:
+    labels = ("yes", "no", SILENCE)
+    quiet, yes = [0.0, 0.0, 1.0], [0.9, 0.05, 0.05]
+    # a one-window peak, quiet, then "yes" held for four windows
+    scores = np.array([quiet, yes, quiet, quiet, yes, yes, yes, yes, quiet], dtype=np.float32)
+    settings = DecideSettings(labels, (0.5, 0.5, 0.5), 1, 0, False, RATE, hold_windows=3)
+    _, detections = Decider(settings).update(_ends(len(scores)), scores)
+    assert [(d.label, d.end) for d in detections] == [("yes", int(_ends(9)[6]))]  # the third window in a row, once
+    _, unheld = Decider(DecideSettings(labels, (0.5, 0.5, 0.5), 1, 0, False, RATE)).update(_ends(len(scores)), scores)
+    assert [d.end for d in unheld] == [int(_ends(9)[1]), int(_ends(9)[4])]  # without a hold the peak fires too

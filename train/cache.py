@@ -67,6 +67,18 @@ class ClipCache:
         i = self._entry[str(path)]
         return self._read(self.offsets[i], self.offsets[i + 1])
 
+    def samples(self, path: Path) -> int:
+        """The decoded clip's length in samples."""
+        i = self._entry[str(path)]
+        return int(self.offsets[i + 1] - self.offsets[i])
+
+    def part(self, path: Path, start: int, length: int) -> np.ndarray:
+        """`length` samples of the clip from `start` (fewer at its end), read without decoding
+        the rest: a window of an hours-long recording costs a window."""
+        i = self._entry[str(path)]
+        begin = self.offsets[i] + start
+        return self._read(begin, min(begin + length, self.offsets[i + 1]))
+
     def _read(self, start: int, end: int) -> np.ndarray:
         if self._samples is None:
             data = self.folder / "samples.i16"

@@ -46,7 +46,7 @@ from livecmd.errors import LivecmdError
 from livecmd.models import build_model
 from train import checkpoint, precision
 from train.augment import Augmentation
-from train.datasets import load
+from train.datasets import load, negatives
 from train.datasets.windows import Windows
 from train.evaluate import clip_scores, metrics, scoring_loader
 
@@ -78,10 +78,13 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0  # also save `last` mid-epoch this often
     init: Path | None = None  # start from these weights (fine-tuning) instead of a random draw
     keep_epochs: bool = False  # also write each epoch's weights, epoch-N.safetensors (to average them)
+    negatives: tuple[Path, ...] = ()  # folders of long recordings without commands (train.datasets.negatives)
+    negatives_share: float = 0.3  # negative windows an epoch, as a share of the training clips
 
 
 # What a resumed run keeps from the run it continues (the rest may change between sessions).
-_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "whole_words", "cut_words", "input_samples")
+_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "whole_words", "cut_words", "input_samples",
+                 "negatives_share")
 
 
 @dataclass(frozen=True)
@@ -127,12 +130,14 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         # -- data: index, decode once into the cache (one process per node; the others wait) ---
         local_lead = int(os.environ.get("LOCAL_RANK", "0")) == 0
         decode_workers = config.workers if config.workers is not None else cpus
+        found = negatives.find(config.negatives) if config.negatives else None
+        extra = [r.path for r in found.recordings] if found else []
         if local_lead:
-            data = load(domain, config.data, config.cache, decode_workers, Console(stderr=True))
+            data = load(domain, config.data, config.cache, decode_workers, Console(stderr=True), extra=extra)
         if world > 1:
             dist.barrier()
         if not local_lead:
-            data = load(domain, config.data, config.cache, 0, Console(stderr=True))
+            data = load(domain, config.data, config.cache, 0, Console(stderr=True), extra=extra)
         if resumed is not None and str(data.index.root) != resumed.state["config"]["data"]:
             raise LivecmdError(f"{out} was trained on {resumed.state['config']['data']}, not {data.index.root}: pass the same --data to resume")
         labels = data.index.labels
@@ -140,6 +145,17 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         if not train_clips or not valid_clips:
             raise LivecmdError(f"{data.index.root} has {len(train_clips)} usable training and {len(valid_clips)} validation clips: both must be non-empty")
         say(data.summary())
+        backgrounds: list[Path] = []
+        if found is not None:
+            usable = [r for r in found.recordings if r.path in data.cache]
+            missing_labels = {r.label for r in usable} - set(labels)
+            if missing_labels or domain.multi_label:
+                raise LivecmdError(f"--negatives trains windows as {' and '.join(sorted({r.label for r in usable}))}: "
+                                   f"{data.index.root} has no such label (negatives suit speech data with _unknown_ and _silence_)")
+            windows = negatives.windows(usable, round(config.negatives_share * len(train_clips)))
+            train_clips = train_clips + windows
+            backgrounds = [r.path for r in usable]
+            say(negatives.summary(usable, len(windows), len(found.recordings) - len(usable) + found.broken))
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -147,7 +163,8 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         # Augmentation needs background recordings: only the speech datasets carry them.
         augmentation = augmentation_for(config) if config.augment and data.index.noise else None
         train_set = Windows(data.cache, train_clips, window, labels=labels, multi_label=domain.multi_label,
-                            train=True, seed=config.seed, augmentation=augmentation, noise=data.index.noise)
+                            train=True, seed=config.seed, augmentation=augmentation, noise=data.index.noise,
+                            backgrounds=backgrounds)
         valid_set = Windows(data.cache, valid_clips, window, segments=domain.segments)
         sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
         batch = min(config.batch_size, len(sampler))  # a tiny dataset still makes one step
@@ -310,6 +327,7 @@ def _run_folder(config: TrainConfig, world: int, device: torch.device) -> Path:
 
 def _config_json(config: TrainConfig, root: Path) -> dict[str, Any]:
     values = asdict(config)
+    values["negatives"] = [str(p) for p in config.negatives]
     return {**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()}, "data": str(root)}
 
 
@@ -431,6 +449,9 @@ def _scalars(result: dict[str, Any]) -> dict[str, Any]:
 def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int, ix: Any,
           best: dict[str, Any]) -> weights.WeightsMeta:
     recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "whole_words", "cut_words", "seed")}
+    if config.negatives:
+        recipe["negatives"] = [str(p) for p in config.negatives]
+        recipe["negatives_share"] = config.negatives_share
     if config.init is not None:
         recipe["init"] = str(config.init)
     return weights.WeightsMeta(

@@ -6,14 +6,18 @@ this writes one: `OUT/<label>/...` for the 12 test labels, each file a symbolic 
 source. A word folder that is not one of the ten commands goes to `_unknown_`, its files
 renamed `WORD_SPEAKER_nohash_N.wav` as in the official test set (the speaker id survives, so
 the speaker-based validation split still keeps each speaker on one side). Release-layout
-`_background_noise_` recordings are cut into 1-s `_silence_` clips (written, not linked).
+`_background_noise_` recordings are cut into 1-s `_silence_` clips (written, not linked). Clips may be WAV or FLAC.
 
-    python -m train.merge OUT SOURCE [SOURCE ...]
+`--max-per-word N` balances uneven sources: at most N clips of each word folder of each source
+(a fixed random draw), so that a source with 600 `left`s and 5 `yes`es does not tilt the model.
+
+    python -m train.merge OUT SOURCE [SOURCE ...] [--max-per-word N]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import random
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +30,12 @@ from livecmd.errors import LivecmdError
 NOISE_FOLDER = "_background_noise_"
 
 
-def merge(out: Path, sources: list[Path]) -> dict[str, int]:
-    """Link every clip of `sources` into `out` in the 12-class layout; returns clips per label."""
+CLIP_SUFFIXES = (".wav", ".flac")
+
+
+def merge(out: Path, sources: list[Path], max_per_word: int | None = None) -> dict[str, int]:
+    """Link every clip of `sources` (at most `max_per_word` of each word folder of each source)
+    into `out` in the 12-class layout; returns clips per label."""
     domain = get_domain("speech")
     out.mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(domain.test_labels, 0)
@@ -41,7 +49,10 @@ def merge(out: Path, sources: list[Path]) -> dict[str, int]:
                 counts[SILENCE] += _cut_noise(folder, out / SILENCE, domain.sample_rate)
                 continue
             label = folder.name if folder.name in counts else UNKNOWN
-            for clip in sorted(folder.glob("*.wav")):
+            clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in CLIP_SUFFIXES)
+            if max_per_word is not None and len(clips) > max_per_word:
+                clips = sorted(random.Random(f"{source.name}/{folder.name}").sample(clips, max_per_word))
+            for clip in clips:
                 name = clip.name if label == folder.name else f"{folder.name}_{clip.name}"
                 link = out / label / name
                 if not link.exists():
@@ -64,6 +75,9 @@ def _cut_noise(folder: Path, dest: Path, rate: int) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        sys.exit(__doc__.rsplit("\n\n", 1)[-1].strip())
-    print(merge(Path(sys.argv[1]), [Path(s) for s in sys.argv[2:]]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("sources", type=Path, nargs="+")
+    parser.add_argument("--max-per-word", type=int, default=None)
+    args = parser.parse_args()
+    print(merge(args.out, args.sources, args.max_per_word))

@@ -103,13 +103,14 @@ def tuning_stream(data: Path, snr_db: float = 20.0, seed: int = 0) -> tuple[np.n
                  source_root=data)
 
 
-def detect(stream: Path, weights: Path, threshold: float) -> list[dict[str, Any]]:
-    """The events of `livecmd listen --input STREAM --json --fast --weights W --threshold T`,
-    run in this process with the default settings otherwise."""
+def detect(stream: Path, weights: Path, threshold: float, hold_ms: float | None = None) -> list[dict[str, Any]]:
+    """The events of `livecmd listen --input STREAM --json --fast --weights W --threshold T
+    [--hold-ms H]`, run in this process with the default settings otherwise."""
     from livecmd.stream.listen import ListenOptions, listen
 
     out = io.StringIO()
-    listen(ListenOptions(input=stream, fast=True, json=True, weights=weights, thresholds=(str(threshold),)), out=out, err=io.StringIO())
+    listen(ListenOptions(input=stream, fast=True, json=True, weights=weights, thresholds=(str(threshold),), hold_ms=hold_ms),
+           out=out, err=io.StringIO())
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -119,7 +120,7 @@ for 12 commands."""
 
 
 def tune_threshold(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path,
-                   candidates: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9)) -> tuple[float, list[dict[str, Any]]]:
+                   candidates: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9), hold_ms: float | None = None) -> tuple[float, list[dict[str, Any]]]:
     """The threshold among `candidates` at which listen finds the most commands of the stream
     `mix` (16 kHz) while its false events stay within `FALSE_PER_COMMAND` (the fewer false
     events on a tie; the fewest false events when no candidate keeps the budget), and each
@@ -130,7 +131,7 @@ def tune_threshold(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Pa
         stream = Path(tmp) / "stream.wav"
         sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")  # listen reads a file, as a user's would be
         for threshold in candidates:
-            found, false = match(detect(stream, weights, threshold), commands)
+            found, false = match(detect(stream, weights, threshold, hold_ms), commands)
             rows.append({"threshold": threshold, "commands": len(commands), "found": found, "false": false})
     return choose_threshold(rows), rows
 
@@ -142,3 +143,14 @@ def choose_threshold(rows: Sequence[dict[str, Any]]) -> float:
     within = [r for r in rows if r["false"] <= FALSE_PER_COMMAND * r["commands"]]
     best = max(within, key=lambda r: (r["found"], -r["false"])) if within else min(rows, key=lambda r: (r["false"], -r["found"]))
     return best["threshold"]
+
+
+def false_activations(recordings: Sequence[Path], weights: Path, threshold: float, hold_ms: float | None = None) -> list[dict[str, Any]]:
+    """The events of `livecmd listen --json --fast` on each of `recordings` (audio in which no
+    command is said, so every event is a false activation), with each recording's length:
+    rows {recording, seconds, events: [...]}."""
+    rows = []
+    for path in recordings:
+        info = sf.info(path)
+        rows.append({"recording": str(path), "seconds": info.frames / info.samplerate, "events": detect(path, weights, threshold, hold_ms)})
+    return rows

@@ -1,7 +1,9 @@
 """From window scores to detection events: smoothing, thresholds, refractory time.
 
-A label fires when its smoothed score rises to its threshold (a rising edge: it must fall below
-again before it can fire again) and its refractory time has passed. For a multi-class model
+A label fires when its smoothed score has been at or above its threshold for `hold_windows`
+windows in a row since it was last below (a rising edge, held: it must fall below again before
+it can fire again) and its refractory time has passed. Holding costs a hop of latency per extra
+window and keeps brief peaks (a note of music that sounds like "up" for one window) silent. For a multi-class model
 (speech: one word at a time) one event per window at most, and the refractory time is shared
 by all labels, so a word whose score wavers between two labels still gives one event. For a
 multi-label model (scene events, music tags) each label fires on its own. `_silence_` and
@@ -41,6 +43,7 @@ class DecideSettings:
     refractory: int  # samples after an event during which no other (multi-class) event fires
     multi_label: bool
     sample_rate: int  # Hz, to turn sample indices into seconds
+    hold_windows: int = 1  # windows in a row the smoothed score must stay at or above the threshold
 
 
 def parse_thresholds(specs: tuple[str, ...] | list[str], labels: tuple[str, ...], default: float = DEFAULT_THRESHOLD) -> tuple[float, ...]:
@@ -66,7 +69,8 @@ def parse_thresholds(specs: tuple[str, ...] | list[str], labels: tuple[str, ...]
 
 class Decider:
     """Turns scores of successive windows into detections; keeps the state that needs: the last
-    few scores (smoothing), which labels are below threshold (armed), when each last fired."""
+    few scores (smoothing), how long each label has been at or above its threshold, when each
+    last fired."""
 
     def __init__(self, settings: DecideSettings):
         n = len(settings.labels)
@@ -75,7 +79,7 @@ class Decider:
         self._count = 0
         self._thresholds = np.asarray(settings.thresholds, dtype=np.float32)
         self._can_fire = np.array([label not in QUIET_LABELS for label in settings.labels])
-        self._armed = np.ones(n, dtype=bool)
+        self._run = np.zeros(n, dtype=np.int64)  # windows in a row at or above the threshold
         self._last = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)  # sample of each label's last event
 
     def update(self, ends: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[Detection]]:
@@ -90,12 +94,12 @@ class Decider:
             row = self._recent[: min(self._count, len(self._recent))].mean(axis=0)
             smoothed[i] = row
             above = row >= self._thresholds
+            self._run = np.where(above, self._run + 1, 0)
             rested = end - (self._last if s.multi_label else self._last.max()) >= s.refractory
-            fire = above & self._armed & self._can_fire & rested
+            fire = (self._run == max(1, s.hold_windows)) & self._can_fire & rested
             if not s.multi_label and fire.any():
                 fire = np.arange(len(row)) == np.argmax(np.where(fire, row, -1.0))
             for j in np.flatnonzero(fire):
                 self._last[j] = end
                 detections.append(Detection(float(end) / s.sample_rate, s.labels[j], float(row[j]), int(end)))
-            self._armed = ~above
         return smoothed, detections

@@ -57,6 +57,7 @@ class ListenOptions:
     smooth_ms: float = 300.0  # scores averaged over this span of windows
     thresholds: tuple[str, ...] = ()  # "0.6" for all labels, "LABEL=0.8" for one
     refractory_ms: float = 1000.0  # no second event this soon after one
+    hold_ms: float | None = None  # the smoothed score must stay above the threshold this long; None = the weights' own, else 0
     buffer_s: float = 4.0  # ring capacity: how far the reader may fall behind before audio drops
     max_batch: int = 16  # windows scored at once when several are waiting
     duration: float | None = None  # stop after this many seconds of audio
@@ -165,6 +166,11 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     if not isinstance(tuned, (int, float)) or not 0.0 < tuned <= 1.0:
         raise LivecmdError(f"{path}: its tuned threshold {tuned!r} is not a score in (0, 1]; give one with --threshold")
     thresholds = parse_thresholds(options.thresholds, meta.labels, default=tuned)
+    if isinstance(tuned_for, dict) and isinstance(tuned_for.get("thresholds"), dict):  # tuned per label
+        thresholds = parse_thresholds([f"{k}={v}" for k, v in tuned_for["thresholds"].items()] + list(options.thresholds), meta.labels, default=tuned)
+    hold_ms = options.hold_ms if options.hold_ms is not None else float(tuned_for.get("hold_ms", 0.0)) if isinstance(tuned_for, dict) else 0.0
+    if hold_ms < 0:
+        raise LivecmdError(f"--hold-ms {hold_ms:g}: give 0 or more milliseconds")
 
     keep_heap()
     torch.set_num_threads(options.threads)
@@ -174,7 +180,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         labels=meta.labels, thresholds=thresholds,
         smooth_windows=max(1, round(options.smooth_ms * rate / 1000 / hop)),
         refractory=round(options.refractory_ms * rate / 1000),
-        multi_label=domain.multi_label, sample_rate=rate,
+        multi_label=domain.multi_label, sample_rate=rate, hold_windows=1 + round(hold_ms * rate / 1000 / hop),
     ))
     ring = Ring(capacity)
     block = round(BLOCK_SECONDS * rate)

@@ -7,6 +7,7 @@ model inputs from that cache.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +61,12 @@ class Decoded:
 
 
 def load(domain: Domain | str, root: str | Path, cache_dir: Path | None = None, workers: int = 0,
-         console: Console | None = None) -> Decoded:
-    """Index the dataset at `root` and decode all its files (once: later calls reuse the cache)."""
+         console: Console | None = None, extra: Sequence[Path] = ()) -> Decoded:
+    """Index the dataset at `root` and decode all its files (once: later calls reuse the cache),
+    with the `extra` files training also reads (negative recordings) in the same cache."""
     ix = index(domain, root)
-    decoded = cache.build(ix.paths(), ix.domain.sample_rate, cache_dir, workers,
+    paths = ix.paths()
+    paths += [p for p in extra if p not in set(paths)]
+    decoded = cache.build(paths, ix.domain.sample_rate, cache_dir, workers,
                           name=f"{ix.domain.name}-{ix.root.name}", console=console)
     return Decoded(ix, decoded)

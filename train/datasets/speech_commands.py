@@ -115,7 +115,7 @@ def _twelve_class(root: Path) -> Index:
     train: list[Clip] = []
     valid: list[Clip] = []
     for label in labels:
-        for path in sorted((root / label).glob("*.wav")):
+        for path in sorted(p for p in (root / label).iterdir() if p.suffix.lower() in (".wav", ".flac")):
             (valid if held_out(speaker(path), VALID_PERCENT) else train).append(Clip(path, (label,)))
     return Index(
         domain=domain,

@@ -25,7 +25,9 @@ class Windows(Dataset):
     `augmentation` is given (its `cut_words` share of the words cut by the window's edge and
     labelled `_unknown_`, for label lists that have it); an item is (window (samples,),
     target), the target being the label index (multi-class) or a float 0/1 vector over `labels`
-    (multi-label).
+    (multi-label). With `backgrounds` (long negative recordings: music, speech), half of the
+    augmented windows mix in a random stretch of one of them instead of the background noise, so
+    that commands are learnt over music and other voices too.
     Scoring (`train=False`): `segments` evenly spaced windows per clip, whose scores the caller
     averages into the clip's score (the paper's test procedure); an item is (segments, samples).
 
@@ -46,6 +48,7 @@ class Windows(Dataset):
         seed: int = 0,
         augmentation: Augmentation | None = None,
         noise: Sequence[Path] = (),
+        backgrounds: Sequence[Path] = (),
     ):
         self.cache = cache
         self.clips = list(clips)
@@ -55,6 +58,7 @@ class Windows(Dataset):
         self.seed = seed
         self.augmentation = augmentation
         self.noise_paths = [p for p in noise if p in cache]
+        self.backgrounds = [p for p in backgrounds if p in cache and cache.samples(p) >= window]
         self.epoch = 0
         self.targets = _targets(self.clips, labels, multi_label) if train else None
         # Cut words are trained as _unknown_: only a multi-class label list with one has a place for them.
@@ -85,7 +89,11 @@ class Windows(Dataset):
             if settings.cut_words and self._unknown is not None and int(target) != self._silence and rng.random() < settings.cut_words:
                 # no shift after the cut: it would move the part left back into the window
                 x, target, settings = cut_word(x, rng), torch.tensor(self._unknown), replace(settings, max_shift=0.0)
-            x = augment(x, rng, self._noises, settings)
+            noises = self._noises
+            if self.backgrounds and rng.random() < 0.5:  # drawn only with backgrounds: older runs keep their draws
+                path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
+                noises = [self.cache.part(path, int(rng.integers(0, self.cache.samples(path) - self.window + 1)), self.window)]
+            x = augment(x, rng, noises, settings)
         return torch.from_numpy(x), target
 
 

@@ -1,0 +1,132 @@
+"""False activations per hour on audio without commands, beside the commands found on the
+held-out command stream: the DET trade-off of `livecmd listen` for an always-on recognizer.
+
+    python benchmarks/false_alarms.py --corpus NEG [--weights W ...] [--thresholds 0.5,0.7,0.9]
+        [--shared ../shared] [--plot docs/false-alarms.png] [--json results.json]
+
+NEG is a corpus built by `python -m train.recipes.negatives NEG`; its benchmark part
+(`NEG/bench/<kind>/`: music, speech without commands, noise, speech over music) is never trained
+on. Every event `livecmd listen --input REC --json --fast` prints on it is a false activation;
+they are counted per kind and per hour of audio, at each threshold and at the weights' own
+settings (listen's defaults). The command stream is `train.streams.tuning_stream`: words of
+part A's held-out speakers over kitchen noise, as in benchmarks/stream_accuracy.py. The DET
+curve (false activations per hour against the stream's miss rate, log scales) is drawn per kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from livecmd import weights  # noqa: E402
+from livecmd.compute import cpu_name  # noqa: E402
+from livecmd.domains import SPEECH_COMMANDS  # noqa: E402
+from train import streams  # noqa: E402
+from train.datasets import negatives  # noqa: E402
+
+KINDS = ("music", "speech", "noise", "mix")
+
+
+def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], hold_ms: float | None = None) -> dict:
+    """Per threshold: false activations and hours per kind of NEG/bench, and the stream's
+    commands found and false events."""
+    recordings = negatives.find([corpus / "bench"]).recordings
+    mix, truth = streams.tuning_stream(data)
+    commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
+    _, stream_rows = streams.tune_threshold(mix, truth, path, thresholds, hold_ms)
+    rows = []
+    for threshold, stream_row in zip(thresholds, stream_rows):
+        kinds = {}
+        for kind in KINDS:
+            group = [r.path for r in recordings if r.kind == kind]
+            if not group:
+                continue
+            found = streams.false_activations(group, path, threshold, hold_ms)
+            hours = sum(r["seconds"] for r in found) / 3600
+            events = sum(len(r["events"]) for r in found)
+            labels: dict[str, int] = {}
+            for r in found:
+                for e in r["events"]:
+                    labels[e["label"]] = labels.get(e["label"], 0) + 1
+            kinds[kind] = {"hours": hours, "events": events, "per_hour": events / hours, "labels": labels}
+        rows.append({"threshold": threshold, "kinds": kinds, "stream": stream_row})
+    return {"weights": str(path), "hold_ms": hold_ms, "commands": len(commands), "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
+            "machine": cpu_name()}
+
+
+def plot(results: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for result in results:
+        name = Path(result["weights"]).name
+        for kind in KINDS:
+            points = [(r["kinds"][kind]["per_hour"], 1 - r["stream"]["found"] / r["stream"]["commands"], r["threshold"])
+                      for r in result["rows"] if kind in r["kinds"]]
+            if not points:
+                continue
+            # A count of zero is drawn at 0.1 an hour, the floor of the log axis.
+            xs = [max(p[0], 0.1) for p in points]
+            ax.plot(xs, [p[1] for p in points], marker="o", label=f"{kind} ({name})" if len(results) > 1 else kind)
+            for x, p in zip(xs, points):
+                ax.annotate(f"{p[2]:g}", (x, p[1]), fontsize=6, xytext=(2, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("false activations per hour (0 drawn at 0.1)")
+    ax.set_ylabel("miss rate on the held-out command stream")
+    ax.set_title("livecmd listen: DET curve (labels: threshold)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True, help="a corpus of python -m train.recipes.negatives")
+    parser.add_argument("--weights", type=Path, action="append", help="weights to measure (default: the shipped speech weights)")
+    parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9,0.95")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--hold-ms", type=float, default=None, help="listen --hold-ms (default: the weights' own)")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of the DET curve")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    args = parser.parse_args()
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    console = Console()
+    results = []
+    for path in args.weights or [weights.shipped("speech")]:
+        result = measure(path, args.corpus, args.shared / "data", thresholds, args.hold_ms)
+        results.append(result)
+        table = Table(title=f"{path.name}: false activations per hour (listen --json --fast) and the held-out command stream")
+        table.add_column("threshold", justify="right")
+        first = result["rows"][0]["kinds"]
+        for kind in first:
+            table.add_column(f"{kind} ({first[kind]['hours']:.2f} h)", justify="right")
+        table.add_column(f"stream found / {result['commands']}", justify="right")
+        table.add_column("stream false / min", justify="right")
+        for row in result["rows"]:
+            s = row["stream"]
+            table.add_row(f"{row['threshold']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
+                          f"{s['found']} ({100 * s['found'] / s['commands']:.0f}%)", f"{s['false'] / result['stream_minutes']:.2f}")
+        console.print(table)
+    console.print(f"machine: {results[0]['machine']}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.plot:
+        plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()
