@@ -149,3 +149,16 @@ def test_false_activation_counter_finds_none_in_silence_and_the_words_of_a_strea
     assert rows[0]["seconds"] == 30.0 and rows[0]["events"] == []
     found, false = streams.match(rows[1]["events"], truth)
     assert (found, false) == (len(truth), 0), json.dumps(rows[1]["events"])
+
+
+def test_the_corpus_text_keeps_no_sentence_with_a_command_word(tmp_path: Path) -> None:
+    from train.recipes.negatives import sentences
+
+    folder = tmp_path / "usr/share/games/fortunes"
+    folder.mkdir(parents=True)
+    (folder / "sayings").write_text(
+        "Go west, young man.\n%\nA stitch in time saves nine.  Turn it on and wait a while.\n%\n"
+        "Nobody knows the trouble I have seen.\n%\nI know the goal is often upper management.\n")
+    (folder / "sayings.dat").write_bytes(b"\x00binary index")
+    assert sentences(tmp_path) == ["A stitch in time saves nine.", "I know the goal is often upper management.",
+                                   "Nobody knows the trouble I have seen."]

@@ -2,11 +2,13 @@
 negatives folder that the next training stage weighs up.
 
     python -m train.mine WEIGHTS OUT NEGATIVES_DIR [NEGATIVES_DIR ...] [--threshold 0.3] [--most 3000]
+        [--hop-ms 250] [--seconds 60]
 
-Each recording goes through `livecmd listen --input REC --json --fast` with the weights and a
-threshold below the one they ship with (so near misses count too); every event is a window the
-model (nearly) fires on: the model's input window that ends at the event's time. The `most`
-highest-scoring windows are written as 1-s WAV files to `OUT/<kind>/`, keeping each
+The model scores windows of each recording every `hop_ms` (at most `seconds` of it: a stretch
+at a fixed random offset, so that hours of music are mined in minutes on a CPU); a window whose
+highest score for a label that fires (not `_unknown_`/`_silence_`) reaches `threshold`, below
+the threshold listen uses (so near misses count too), is one the model (nearly) fires on; of
+overlapping ones only the best is kept. The `most` highest-scoring windows are written as 1-s WAV files to `OUT/<kind>/`, keeping each
 recording's kind, so they train with the label their recording would (`train.datasets.negatives`).
 Given to `livecmd train --negatives CORPUS --negatives OUT`, the mined folder gets as many
 windows an epoch as the whole corpus: a few thousand windows seen as often as hours of audio.
@@ -23,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 from rich.progress import track
 
 from livecmd import audio, weights
+from livecmd.stream.decide import QUIET_LABELS
 from train.datasets import negatives
-from train.streams import detect
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,39 @@ class Window:
     score: float
 
 
-def mine(weights_path: Path, folders: Sequence[Path], threshold: float) -> list[Window]:
-    """Every window of the recordings of `folders` that listen fires on at `threshold`, best first."""
-    meta = weights.read_meta(weights_path)
+def mine(weights_path: Path, folders: Sequence[Path], threshold: float, hop_ms: float = 250.0,
+         seconds: float | None = None, batch: int = 32) -> list[Window]:
+    """The windows of the recordings of `folders` that the model scores at `threshold` or more
+    for a label that fires, best first, no two of one recording overlapping."""
+    loaded = weights.load(weights_path)
+    model, meta = loaded.model.eval(), loaded.meta
+    rate, length = meta.sample_rate, meta.input_samples
+    hop = round(hop_ms * rate / 1000)
+    fires = torch.tensor([label not in QUIET_LABELS for label in meta.labels])
     found: list[Window] = []
-    for recording in track(negatives.find(folders).recordings, description="mining"):
-        for event in detect(recording.path, weights_path, threshold):
-            end = round(event["time"] * meta.sample_rate)
-            found.append(Window(recording, max(0, end - meta.input_samples), event["label"], event["score"]))
+    for k, recording in enumerate(track(negatives.find(folders).recordings, description="mining")):
+        wave = audio.load(recording.path, rate)
+        offset = 0
+        if seconds is not None and len(wave) > seconds * rate:
+            offset = int(np.random.default_rng(k).integers(0, len(wave) - round(seconds * rate)))
+            wave = wave[offset : offset + round(seconds * rate)]
+        wave = audio.fit(wave, max(len(wave), length))
+        starts = np.arange(0, len(wave) - length + 1, hop)
+        best: list[Window] = []
+        for chunk in np.array_split(starts, max(1, len(starts) // batch)):
+            with torch.inference_mode():
+                x = torch.from_numpy(np.stack([wave[s : s + length] for s in chunk]))
+                probs = torch.softmax(model(x), dim=1).masked_fill(~fires, 0.0)
+            score, label = probs.max(dim=1)
+            for s, p, j in zip(chunk, score.tolist(), label.tolist()):
+                if p >= threshold:
+                    best.append(Window(recording, offset + int(s), meta.labels[j], p))
+        # of windows that overlap, the best one
+        kept: list[Window] = []
+        for w in sorted(best, key=lambda w: -w.score):
+            if all(abs(w.start - other.start) >= length for other in kept):
+                kept.append(w)
+        found += kept
     return sorted(found, key=lambda w: -w.score)
 
 
@@ -73,9 +101,12 @@ def main() -> None:
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--threshold", type=float, default=0.3)
     parser.add_argument("--most", type=int, default=3000)
+    parser.add_argument("--hop-ms", type=float, default=250.0)
+    parser.add_argument("--seconds", type=float, default=None, help="mine at most this much of each recording")
     args = parser.parse_args()
     meta = weights.read_meta(args.weights)
-    windows = mine(args.weights, args.folders, args.threshold)
+    torch.set_num_threads(1)
+    windows = mine(args.weights, args.folders, args.threshold, args.hop_ms, args.seconds)
     kept = write(windows[: args.most], args.out, meta.sample_rate, meta.input_samples)
     labels: dict[str, int] = {}
     for w in windows[: args.most]:

@@ -58,6 +58,7 @@ MUSIC_PACKAGES = {  # package: licence of its tracks (from its copyright file)
 }
 EFFECTS_PACKAGE = "hyperrogue-music"  # its sounds/ folder: short game sound effects
 TEXT_PACKAGE = "fortunes"
+TEXT_LICENCE = "fortunes (Debian main): public-domain quotations; TTS voice licences per `livecmd synth --list`"
 AUDIO_SUFFIXES = (".ogg", ".opus", ".mp3", ".flac", ".wav")
 NEAR_MISSES = ("goal", "upper", "often", "download", "stopwatch", "yesterday")
 NEAR_MISS_SENTENCES = (
@@ -130,8 +131,12 @@ def _split(key: str) -> str:
     return "bench" if held_out(key, BENCH_PERCENT) else "train"
 
 
+def _target(out: Path, split: str, kind: str, name: str) -> Path:
+    return out / split / kind / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}.wav"
+
+
 def _write(out: Path, split: str, kind: str, name: str, wave: np.ndarray) -> Path:
-    path = out / split / kind / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}.wav"
+    path = _target(out, split, kind, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.clip(wave, -1, 1), SAMPLE_RATE, subtype="PCM_16")
     return path
@@ -164,6 +169,11 @@ def _music(out: Path, packages: dict[str, Path]) -> list[Row]:
         tracks = [t for t in _tracks(packages[name]) if "/sounds/" not in t[0] and not t[0].startswith("sounds/")]
         for rel, item in track(tracks, description=f"music {name}"):
             key = f"{name}/{rel}"
+            split = _split(key)
+            done = _target(out, split, "music", f"{name}--{Path(rel).stem}")
+            if done.is_file():  # a rerun keeps what an earlier run decoded
+                rows.append(Row(split, "music", done, key, licence, sf.info(done).duration))
+                continue
             try:
                 wave = _decode(item)
             except Exception as e:  # one odd file must not stop the corpus
@@ -171,7 +181,6 @@ def _music(out: Path, packages: dict[str, Path]) -> list[Row]:
                 continue
             if len(wave) < 10 * SAMPLE_RATE:  # jingles: too short to count as music someone plays
                 continue
-            split = _split(key)
             rows.append(Row(split, "music", _write(out, split, "music", f"{name}--{Path(rel).stem}", wave), key, licence, len(wave) / SAMPLE_RATE))
     return rows
 
@@ -222,24 +231,30 @@ def _speech(out: Path, text_folder: Path, minutes: float) -> list[Row]:
     pool = sentences(text_folder)
     rng = random.Random(1)
     rows = []
-    voices = [v for v in VOICES if v.installed]
+    voices = [v for v in VOICES if v.installed()]
     if not voices:
         raise SystemExit("no offline TTS voice is installed: see `livecmd synth --list`")
     for voice in track(voices, description="speech"):
         split = _split(f"voice:{voice.speaker}")
+        done = _target(out, split, "speech", f"tts-{voice.name}")
+        if done.is_file():  # a rerun keeps what an earlier run spoke
+            rows.append(Row(split, "speech", done, f"{voice.name} reading {TEXT_PACKAGE}", TEXT_LICENCE, sf.info(done).duration))
+            continue
         pieces: list[np.ndarray] = []
-        total = 0
+        total, failures = 0, 0
         with tempfile.TemporaryDirectory() as tmp:
-            while total < minutes * 60 * SAMPLE_RATE:
+            (Path(tmp) / "w").mkdir()
+            while total < minutes * 60 * SAMPLE_RATE and failures < 20:
                 paragraph = " ".join(rng.sample(pool, 4) + [rng.choice(NEAR_MISS_SENTENCES)])
                 near = rng.choice(NEAR_MISSES)
                 prosody = Prosody(rate=rng.uniform(0.85, 1.2), pitch=rng.uniform(-0.5, 0.5))
                 try:
                     [raw] = voice.engine.render(voice, paragraph, [prosody], Path(tmp))
                     [word] = voice.engine.render(voice, near, [prosody], Path(tmp) / "w")
-                except (RenderError, ValueError) as e:
+                except (RenderError, ValueError, ImportError) as e:  # mbrola lacks some diphones; a voice may not load
+                    failures += 1
                     print(f"skipped a paragraph of {voice.name}: {e}")
-                    break
+                    continue
                 for path in (raw, word):
                     wave = audio.load(path, SAMPLE_RATE)
                     gap = np.zeros(int(rng.uniform(0.3, 1.5) * SAMPLE_RATE), np.float32)
@@ -248,13 +263,18 @@ def _speech(out: Path, text_folder: Path, minutes: float) -> list[Row]:
         if pieces:
             wave = np.concatenate(pieces).astype(np.float32)
             rows.append(Row(split, "speech", _write(out, split, "speech", f"tts-{voice.name}", wave),
-                            f"{voice.name} reading {TEXT_PACKAGE}", "fortunes: public domain / Debian main", len(wave) / SAMPLE_RATE))
+                            f"{voice.name} reading {TEXT_PACKAGE}", TEXT_LICENCE, len(wave) / SAMPLE_RATE))
     return rows
 
 
 def _shared(out: Path, data: Path) -> list[Row]:
-    """The real music and scene clips of ../shared/data: benchmark only."""
+    """The real music and scene clips of ../shared/data: benchmark only; Speech Commands'
+    background noise (which the speech model trains on anyway): training only."""
     rows = []
+    for path in sorted((data / "speech_commands_v0.01_sample" / "_background_noise_").glob("*.wav")):
+        wave = audio.load(path, SAMPLE_RATE)
+        rows.append(Row("train", "noise", _write(out, "train", "noise", f"background-{path.stem}", wave),
+                        f"shared/data/{path.relative_to(data)}", "CC-BY-4.0 (Speech Commands)", len(wave) / SAMPLE_RATE))
     for kind, folder in (("music", data / "music"), ("noise", data / "scenes")):
         for path in sorted(p for p in folder.rglob("*") if p.suffix in AUDIO_SUFFIXES):
             wave = audio.load(path, SAMPLE_RATE)
