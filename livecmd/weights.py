@@ -21,6 +21,7 @@ from torch import nn
 from livecmd.domains import get_domain
 from livecmd.errors import LivecmdError
 from livecmd.models import ARCHS, build_model
+from livecmd.stream.decide import DEFAULT_THRESHOLD
 
 WEIGHTS_DIR = Path(os.environ.get("LIVECMD_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
 """Where shipped weights live: `weights/` beside the package (overridable for tests)."""
@@ -153,6 +154,33 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
         first = str(e).splitlines()[0]
         raise LivecmdError(f"{path} does not fit a {meta.domain} {meta.arch} model ({first})") from None
     return Loaded(model.to(device).eval(), meta)
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """How `listen` should decide with these weights, as their recipe tuned it (the shipped
+    speech model's on a stream of held-out speakers, see its card): the smoothed score that
+    fires a label, and per-label scores over it. Weights without any get listen's defaults."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    label_thresholds: dict[str, float] = field(default_factory=dict)
+
+
+def listen_settings(meta: WeightsMeta, path: str | Path = "weights") -> ListenSettings:
+    """The `ListenSettings` stored in `meta` (under `extra["listen"]`: `threshold`, and
+    `thresholds` as {label: score}); a user error naming `path` when they are no scores."""
+    stored = meta.extra.get("listen")
+    if not isinstance(stored, dict):
+        return ListenSettings()
+    threshold = stored.get("threshold", DEFAULT_THRESHOLD)
+    per_label = stored.get("thresholds", {})
+    if not isinstance(per_label, dict):
+        per_label = {"(all)": per_label}
+    for value in (threshold, *per_label.values()):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+            raise LivecmdError(f"{path}: its tuned threshold {value!r} is not a score in (0, 1]; "
+                               "give a threshold of your own (listen --threshold)")
+    return ListenSettings(float(threshold), {str(k): float(v) for k, v in per_label.items()})
 
 
 def shipped(domain: str = "speech") -> Path:
