@@ -158,7 +158,7 @@ class Recognizer:
             batch = ends[at : at + self._max_batch]
             starts = batch - length - self._start
             windows = np.lib.stride_tricks.sliding_window_view(self._samples, length)[starts[0] : starts[-1] + 1 : hop]
-            scores = self.engine(np.ascontiguousarray(windows))
+            scores = self.engine(np.array(windows))  # a copy: the view is read-only
             if self._merge is not None:
                 scores = scores @ self._merge
             smoothed, fired = self._decider.update(batch, scores)
@@ -170,6 +170,17 @@ class Recognizer:
         self._forget(self._next_end - length)
         smoothed = np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
         return Scored(ends, smoothed, detections)
+
+    def flush(self) -> list[Detection]:
+        """The stream ended: feed the silence that lets its last word be heard whole (what a
+        microphone would go on hearing) and return the detections that gives."""
+        return self.feed(np.zeros(self.end_silence(self.position), dtype=np.float32))
+
+    def end_silence(self, samples: int) -> int:
+        """Samples of silence that, after a stream of `samples`, let its last word be heard
+        whole: a window less a hop, so the last samples reach the last window's far end, or
+        what a stream shorter than a window lacks to fill one."""
+        return max(self.window_samples - self.hop, self.window_samples - samples)
 
     def skip(self, samples: int) -> None:
         """`samples` of the stream were lost (a reader that fell behind): the windows that needed

@@ -177,15 +177,14 @@ def open_source(
     """The ring and the source that writes `clip` (16 kHz; paced in `realtime` or as fast as the
     reader takes it) or captures microphone `mic` into it at the recognizer's rate, and how the
     input is named in the view."""
-    rate, length, hop = recognizer.sample_rate, recognizer.window_samples, recognizer.hop
-    ring = Ring(max(round(buffer_s * rate), length + hop))
+    rate = recognizer.sample_rate
+    ring = Ring(max(round(buffer_s * rate), recognizer.window_samples + recognizer.hop))
     block = round(BLOCK_SECONDS * rate)
     if clip is not None:
-        # The clip goes on in silence for one window less a hop, as a microphone would go on
-        # hearing the room: its last word (or all of a clip shorter than a window) is heard whole;
-        # a clip shorter than a hop still fills the first window.
+        # The clip goes on in silence, as a microphone would go on hearing the room: its last
+        # word (or all of a clip shorter than a window) is heard whole.
         resampled = audio.resample(clip, SAMPLE_RATE, rate)
-        wave = np.concatenate([resampled, np.zeros(max(length - hop, length - len(resampled)), dtype=np.float32)])
+        wave = np.concatenate([resampled, np.zeros(recognizer.end_silence(len(resampled)), dtype=np.float32)])
         return ring, sources.FileSource(ring, wave, rate, block if realtime else FAST_BLOCK, realtime), "a clip"
     assert mic is not None
     source = sources.MicSource(ring, mic, rate, block, mic_rate)
