@@ -290,3 +290,29 @@ def test_missing_portaudio_says_how_to_install_it_or_use_input() -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert "apt-get install libportaudio2" in result.stderr and "--input FILE" in result.stderr
+
+
+def test_the_live_view_at_80_by_24_shows_a_detection_before_the_clip_ends(files: dict[str, Path]) -> None:
+    """The real loop on a 2.6-s clip into a recording 80 × 24 terminal: the frame that first
+    shows the word's detection was drawn at a stream time before the clip's end."""
+    import io
+
+    from rich.console import Console
+
+    from livecmd import audio
+    from livecmd.recognizer import Recognizer
+    from livecmd.sinks import LiveView
+    from livecmd.stream import listen as live
+
+    console = Console(width=80, height=24, record=True, force_terminal=True, color_system=None, file=io.StringIO())
+    rec = Recognizer(files["weights"], device="cpu")
+    ring, source, heard = live.open_source(rec, audio.load(files["short"], RATE), None, realtime=True)
+    view = LiveView(rec.labels, rec.thresholds, rec.describe(), f"{rec.engine_name}; input {heard}", console)
+    live.run(ring, source, rec, [view])
+    text = console.export_text()
+    first = re.search(r"│\s+(1\.\d\d)\s+high\s+0\.\d\d", text)
+    assert first is not None, text
+    drawn_at = float(re.findall(r"stream (\d+\.\d) s", text[: first.start()])[-1])
+    assert 1.2 < float(first.group(1)) <= drawn_at + 0.05 < 2.6  # on screen while the clip still plays (stream time to 0.1 s)
+    frames = text.split("╭─ livecmd listen")[1:]  # the live frames, each redrawn over the last
+    assert frames and all(len(line) <= 80 for frame in frames[:-1] for line in frame.splitlines()[1:-1])
