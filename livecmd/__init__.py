@@ -1,7 +1,7 @@
 """livecmd: the sample-level CNNs of Lee et al. (2017) on raw 16 kHz audio, and a live recognizer.
 
 Public API: `Recognizer` (audio chunks in, `Detection`s out), `listen` (detections from the
-microphone or a clip), `livecmd.models.build_model`, `livecmd.weights.load` / `save`,
+microphone or a clip), `LivecmdError` (what users can get wrong), `livecmd.models.build_model`, `livecmd.weights.load` / `save`,
 `livecmd.audio.load`, `livecmd.domains.DOMAINS`.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from livecmd.errors import LivecmdError
+
 __version__ = "0.1.0"  # the package's version: pyproject.toml reads it from here
 
 if TYPE_CHECKING:
     from livecmd.recognizer import Detection, Recognizer, listen
 
-__all__ = ["Detection", "Recognizer", "listen", "__version__"]
+__all__ = ["Detection", "LivecmdError", "Recognizer", "listen", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
