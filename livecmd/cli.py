@@ -49,7 +49,11 @@ def _main_options(
 
 def _train_module(name: str, command: str) -> ModuleType:
     """`train`'s module `name`, imported when a command needs it: the training code is part of a
-    checkout (its top-level `train/` folder), not of an installed wheel."""
+    checkout (its top-level `train/` folder, beside this package when it runs from a checkout,
+    installed editable or not), not of an installed wheel."""
+    checkout = str(Path(__file__).resolve().parent.parent)
+    if Path(checkout, "train", "__init__.py").is_file() and checkout not in sys.path:
+        sys.path.insert(0, checkout)  # the checkout's own train/, before any other `train` on the path
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:

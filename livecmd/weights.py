@@ -23,8 +23,19 @@ from livecmd.errors import LivecmdError
 from livecmd.models import ARCHS, build_model
 from livecmd.stream.decide import DEFAULT_THRESHOLD
 
-WEIGHTS_DIR = Path(os.environ.get("LIVECMD_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
-"""Where shipped weights live: `weights/` beside the package (overridable for tests)."""
+def _shipped_folder() -> Path:
+    """Where the shipped weights are: `$LIVECMD_WEIGHTS_DIR` (for tests), else the package's
+    `_weights/` (an installed wheel carries the checkout's `weights/` there), else `weights/`
+    beside the package (a checkout, installed editable or on the path)."""
+    if "LIVECMD_WEIGHTS_DIR" in os.environ:
+        return Path(os.environ["LIVECMD_WEIGHTS_DIR"])
+    package = Path(__file__).resolve().parent
+    installed = package / "_weights"
+    return installed if installed.is_dir() else package.parent / "weights"
+
+
+WEIGHTS_DIR = _shipped_folder()
+"""Where shipped weights live (see `_shipped_folder`)."""
 
 
 @dataclass(frozen=True)
