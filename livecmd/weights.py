@@ -194,6 +194,51 @@ def listen_settings(meta: WeightsMeta, path: str | Path = "weights") -> ListenSe
     return ListenSettings(float(threshold), {str(k): float(v) for k, v in per_label.items()})
 
 
+def trained_on(path: str | Path, meta: WeightsMeta, folder: str | Path) -> str | None:
+    """Where the weights at `path` say they were trained on the dataset `folder`, or None.
+
+    They say so (1) in their metadata, `extra["data"]`: the folder `livecmd train --data` read,
+    or, when that folder is one of links (`python -m train.merge`), the folders its links point
+    into; (2) in their card's results beside them (`NAME.eval.json`, written by the ship
+    recipe): the folder whose held-out `valid` split was scored, its other speakers having
+    trained them. Folders are compared resolved, so a link or a relative path still matches."""
+    folder = Path(folder).expanduser().resolve()
+
+    def same(other: str | Path) -> bool:
+        other = Path(other).expanduser().resolve()
+        return other == folder or other in folder.parents or folder in other.parents
+
+    data = meta.extra.get("data")
+    if isinstance(data, str) and data:
+        if same(data):
+            return f"its metadata's training data {data}"
+        if any(same(source) for source in _linked_sources(Path(data))):
+            return f"its metadata's training data {data}, links into {folder}"
+    card = Path(path).with_suffix(".eval.json")
+    with suppress(OSError, ValueError, AttributeError):
+        scored = json.loads(card.read_text())
+        if scored.get("split") == "valid" and isinstance(scored.get("data"), str) and same(scored["data"]):
+            return f"{card.name}: scored on the held-out speakers of {scored['data']}"
+    return None
+
+
+def _linked_sources(folder: Path, most: int = 100_000) -> set[Path]:
+    """The dataset folders that the clip links of `folder/<label>/` point into (a link to
+    `SOURCE/<word>/<clip>.wav` names SOURCE); empty when `folder` is not on this machine."""
+    sources: set[Path] = set()
+    with suppress(OSError):
+        for label in folder.iterdir():
+            if not label.is_dir():
+                continue
+            for entry in os.scandir(label):
+                if entry.is_symlink():
+                    sources.add(Path(os.path.realpath(entry.path)).parent.parent)
+                    most -= 1
+                    if most <= 0:
+                        return sources
+    return sources
+
+
 def shipped(domain: str = "speech") -> Path:
     """The shipped weights for `domain` in weights/ (SampleCNN preferred, the paper's live model)."""
     for arch in ARCHS:
