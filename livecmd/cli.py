@@ -76,9 +76,9 @@ def listen(
     list_devices: bool = typer.Option(False, "--list-devices", metavar="", help="List the audio input devices, then exit."),
     json_lines: bool = typer.Option(False, "--json", metavar="", help="One JSON line per detection on stdout ({time, label, score, latency_ms}) instead of the live view."),
     hop_ms: float = typer.Option(100.0, "--hop-ms", metavar="MS", help="A window ends every this many ms (more than 0, at most the model's window; the cached engine rounds it to 5.0625-ms steps)."),
-    smooth_ms: float = typer.Option(300.0, "--smooth-ms", metavar="MS", min=0.0, help="Scores are averaged over this span of windows (0: no smoothing)."),
+    smooth_ms: float = typer.Option(300.0, "--smooth-ms", metavar="MS", help="Scores are averaged over this span of windows (0: no smoothing)."),
     threshold: list[str] = typer.Option([], "--threshold", metavar="[LABEL=]SCORE", help="Smoothed score that fires an event: 0.6 for every label, yes=0.8 for one; repeatable. \\[default: the threshold the weights were tuned for (the shipped speech model's is in its card), else 0.5]", show_default=False),
-    refractory_ms: float = typer.Option(1000.0, "--refractory-ms", metavar="MS", min=0.0, help="No other event this soon after one (per label for multi-label models)."),
+    refractory_ms: float = typer.Option(1000.0, "--refractory-ms", metavar="MS", help="No other event this soon after one (per label for multi-label models)."),
     buffer_s: float = typer.Option(4.0, "--buffer-s", metavar="SECONDS", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
     engine: Literal["auto", "cached", "folded", "torch"] = typer.Option("auto", "--engine", help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),
@@ -142,6 +142,9 @@ def train(
     ))
     if outcome.interrupted:
         raise typer.Exit(130)
+    if os.environ.get("RANK", "0") == "0":  # one line, from torchrun's first process only
+        print(f"livecmd train: weights in {outcome.out / 'best.safetensors'} (the best validation epoch); "
+              f"{outcome.out / 'last.safetensors'} continues the run with --resume", flush=True)
 
 
 @app.command(name="eval")

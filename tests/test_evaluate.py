@@ -172,9 +172,12 @@ def test_eval_warns_in_one_line_when_the_weights_trained_on_speakers_of_the_scor
     model = tones.save_tone_model(tmp_path / "tones.safetensors", "speech", labels=("yes", "bed", SILENCE))
     cache_args = ["--cache", str(tmp_path / "cache"), "--amp", "off"]
 
+    errors: list[str] = []
+
     def warnings(w: Path, *args: str) -> list[str]:
         code, _, err = run_cli(["eval", "--domain", "speech", "--data", str(root), "--weights", str(w), *cache_args, *args], monkeypatch, capsys)
         assert code == 0, err
+        errors.append(err)
         return [line for line in err.splitlines() if "warning" in line]
 
     trained_here = _trained_on(model, tmp_path, data=str(tmp_path / "." / "test_set"))  # the same folder, spelled otherwise
