@@ -9,7 +9,6 @@ import signal
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
 
 import typer
 
@@ -17,13 +16,18 @@ from livecmd import __version__
 from livecmd.domains import DOMAINS
 from livecmd.errors import LivecmdError
 
-# The choices the help shows. Their owners (the domains table, models.ARCHS, engine.ENGINES,
-# train.precision.AMP_CHOICES) import torch, which the CLI loads only for the command that
-# runs; tests/test_cli.py checks that these lists and the owners' agree.
-DomainName = Literal[tuple(DOMAINS)]  # type: ignore[valid-type]
-Arch = Literal["samplecnn", "rese2multi"]
-Amp = Literal["auto", "off", "bf16", "fp16"]
+# The choices the help shows, as metavars: their owners (the domains table, models.ARCHS,
+# engine.ENGINES, ...) check the values and refuse others in one line, and most of them import
+# torch, which the CLI loads only for the command that runs. tests/test_cli.py checks that these
+# and the owners' lists agree.
+DOMAIN = "|".join(DOMAINS)
+ARCH = "samplecnn|rese2multi"
+AMP = "auto|off|bf16|fp16"
 DEVICE = "auto|cpu|cuda[:N]"
+ENGINE = "auto|cached|folded|torch"
+PRECISION = "auto|bf16|fp32"
+OPTIMIZER = "sgd|adamw"
+SPLIT = "test|valid"
 
 app = typer.Typer(
     help="Raw-waveform audio classification (SampleCNN, ReSE-2-Multi) and live voice commands.",
@@ -81,9 +85,9 @@ def listen(
     refractory_ms: float = typer.Option(1000.0, "--refractory-ms", metavar="MS", help="No other event this soon after one (per label for multi-label models)."),
     buffer_s: float = typer.Option(4.0, "--buffer-s", metavar="SECONDS", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
-    engine: Literal["auto", "cached", "folded", "torch"] = typer.Option("auto", "--engine", help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),
+    engine: str = typer.Option("auto", "--engine", metavar=ENGINE, help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),
     threads: int = typer.Option(1, "--threads", metavar="N", min=1, help="CPU compute threads (one keeps latency steady beside other busy processes)."),
-    precision: Literal["auto", "bf16", "fp32"] = typer.Option("auto", "--precision", help="The cached and folded engines' arithmetic: bf16, fp32 (scores as the torch engine's), or auto (bf16 on CPUs with bf16 matrix units, AMX or AVX512-BF16)."),
+    precision: str = typer.Option("auto", "--precision", metavar=PRECISION, help="The cached and folded engines' arithmetic: bf16, fp32 (scores as the torch engine's), or auto (bf16 on CPUs with bf16 matrix units, AMX or AVX512-BF16)."),
 ) -> None:
     """Recognize commands live from the microphone or a clip: a sliding window every --hop-ms, smoothed detections in a live view or as JSON lines."""
     from livecmd.stream.listen import ListenOptions, listen as run_listen, print_devices
@@ -108,17 +112,17 @@ def info() -> None:
 
 @app.command()
 def train(
-    domain: DomainName = typer.Option(..., "--domain", help="The paper's task: speech commands, music tags (MagnaTagATune) or sound events (DCASE 2017)."),
+    domain: str = typer.Option(..., "--domain", metavar=DOMAIN, help="The paper's task: speech commands, music tags (MagnaTagATune) or sound events (DCASE 2017)."),
     data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout (Speech Commands release or 12-class test set, MagnaTagATune, DCASE 2017 task 4)."),
-    arch: Arch = typer.Option("samplecnn", "--arch", help="The paper's SampleCNN or ReSE-2-Multi."),
+    arch: str = typer.Option("samplecnn", "--arch", metavar=ARCH, help="The paper's SampleCNN or ReSE-2-Multi."),
     epochs: int = typer.Option(50, "--epochs", metavar="N", min=1, help="Epochs in all (a resumed run goes on up to this many)."),
     batch_size: int = typer.Option(23, "--batch-size", metavar="N", min=1, help="Clips per step and process (the paper's 23)."),
     lr: float | None = typer.Option(None, "--lr", metavar="RATE", help="Learning rate. \\[default: 0.01 for sgd (the paper's), 0.001 for adamw]", show_default=False),
-    optimizer: Literal["sgd", "adamw"] = typer.Option("sgd", "--optimizer", help="sgd (the paper's: Nesterov momentum 0.9) or adamw."),
+    optimizer: str = typer.Option("sgd", "--optimizer", metavar=OPTIMIZER, help="sgd (the paper's: Nesterov momentum 0.9) or adamw."),
     out: Path | None = typer.Option(None, "--out", metavar="DIR", help="Run folder: best.safetensors, last.safetensors, metrics.jsonl. \\[default: runs/<domain>-<arch>-<time>/]", show_default=False),
     resume: bool = typer.Option(False, "--resume", metavar="", help="Continue the run in --out from its last checkpoint, with that run's settings."),
     device: str = typer.Option("auto", "--device", metavar=DEVICE, help="Compute device."),
-    amp: Amp = typer.Option("auto", "--amp", help="Mixed precision: auto (bf16 on GPUs and on CPUs with bf16 units, else fp32), bf16, fp16 (CUDA), off."),
+    amp: str = typer.Option("auto", "--amp", metavar=AMP, help="Mixed precision: auto (bf16 on GPUs and on CPUs with bf16 units, else fp32), bf16, fp16 (CUDA), off."),
     workers: int | None = typer.Option(None, "--workers", metavar="N", min=0, help="DataLoader worker processes. \\[default: half the cores; decoding the cache uses all]", show_default=False),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds weights, data order, windows, augmentation and dropout."),
     cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
@@ -149,13 +153,13 @@ def train(
 
 @app.command(name="eval")
 def evaluate(
-    domain: DomainName = typer.Option(..., "--domain", help="The paper's task the weights are for."),
+    domain: str = typer.Option(..., "--domain", metavar=DOMAIN, help="The paper's task the weights are for."),
     data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout."),
     weights: Path | None = typer.Option(None, "--weights", metavar="W", help="Weights file (.safetensors), e.g. a run's best.safetensors or weights/speech-samplecnn.safetensors.", show_default=False),
-    split: Literal["test", "valid"] = typer.Option("test", "--split", help="The split to score (the 12-class speech test set: test is every clip, valid its held-out speakers)."),
+    split: str = typer.Option("test", "--split", metavar=SPLIT, help="The split to score (the 12-class speech test set: test is every clip, valid its held-out speakers)."),
     json_out: bool = typer.Option(False, "--json", metavar="", help="Also print the result as one JSON object on the last line of stdout."),
     device: str = typer.Option("auto", "--device", metavar=DEVICE, help="Compute device."),
-    amp: Amp = typer.Option("auto", "--amp", help="Mixed precision (fp16 on CUDA only)."),
+    amp: str = typer.Option("auto", "--amp", metavar=AMP, help="Mixed precision (fp16 on CUDA only)."),
     batch_size: int = typer.Option(64, "--batch-size", metavar="N", min=1, help="Windows per forward pass."),
     workers: int | None = typer.Option(None, "--workers", metavar="N", min=0, help="DataLoader worker processes. \\[default: half the cores; decoding the cache uses all]", show_default=False),
     cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
@@ -186,7 +190,7 @@ def visualize(
 @app.command()
 def export(
     weights: Path = typer.Option(..., "--weights", metavar="W", help="Weights file (.safetensors)."),
-    fmt: Literal["onnx"] = typer.Option("onnx", "--format", help="Output format."),
+    fmt: str = typer.Option("onnx", "--format", metavar="onnx", help="Output format."),
     out: Path = typer.Option(..., "--out", metavar="FILE", help="The file to write, e.g. speech.onnx."),
     batch: str = typer.Option("dynamic", "--batch", metavar="dynamic|N", help="Batch size of the model's input: dynamic (any) or a fixed N."),
 ) -> None:

@@ -63,8 +63,8 @@ class Recognizer:
 
         from livecmd import weights as weights_files
         from livecmd.compute import pick_device
+        from livecmd.models import foldable
         from livecmd.stream.engine import choose_engine, describe, engine_hop, keep_heap, make_engine
-        from livecmd.stream.folded import foldable_arch
 
         if not hop_ms > 0:
             raise LivecmdError(f"hop {hop_ms:g} ms: give a positive hop, e.g. 100")
@@ -81,13 +81,15 @@ class Recognizer:
         self.sample_rate: int = meta.sample_rate
         self.window_samples: int = meta.input_samples
         self.device = pick_device(device)
-        kind = choose_engine(engine, precision, foldable_arch(meta.arch), self.device)
+        kind = choose_engine(engine, precision, foldable(meta.arch), self.device)
         hop = round(hop_ms * self.sample_rate / 1000)
         if not 0 < hop <= self.window_samples:
             raise LivecmdError(
                 f"hop {hop_ms:g} ms: the hop must be between one sample and the model's window "
                 f"({1000 * self.window_samples / self.sample_rate:g} ms)")
-        self.hop: int = engine_hop(kind, hop, self.window_samples)
+        model = weights_files.load(self.weights, self.device).model
+        strides = model.strides() if hasattr(model, "strides") else ()
+        self.hop: int = engine_hop(kind, hop, self.window_samples, strides)
         """Samples between consecutive windows' ends (the engine's, maybe rounded)."""
 
         # Scores are decided per command: a model's outputs that count as the same label (a
@@ -105,7 +107,6 @@ class Recognizer:
         keep_heap()
         if threads is not None:
             torch.set_num_threads(threads)
-        model = weights_files.load(self.weights, self.device).model
         self.engine = make_engine(kind, model, self.device, domain.multi_label, self.window_samples,
                                   len(meta.labels), max_batch, self.hop, precision)
         self.engine.warm_up()

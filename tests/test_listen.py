@@ -74,7 +74,7 @@ def test_json_fast_prints_each_word_at_its_time_and_nothing_else(files: dict[str
     # 9 s of clip and a window less a hop of silence after it (so a last word is heard whole):
     # windows end every hop from 1.0 s on; the default (cached) engine's hop is 100 ms rounded
     # to its grid, 1,620 samples, so 88 windows, the last ending at 9.81 s (90 at an exact 100 ms)
-    hop = engine_hop("cached", 1600, RATE)
+    hop = engine_hop("cached", 1600, RATE, build_model("speech", "samplecnn").strides())
     windows = (9 * RATE - hop) // hop + 1
     assert (hop, windows) == (1620, 88)
     heard = (RATE + (windows - 1) * hop) / RATE
@@ -94,7 +94,7 @@ def test_paced_input_takes_real_time_and_hears_the_same(files: dict[str, Path]) 
 def test_duration_stops_early(files: dict[str, Path]) -> None:
     out = _CapturedLines()
     totals = listen(ListenOptions(input=files["clip"], fast=True, weights=files["weights"], device="cpu", json=True, duration=4.0), out=out, err=_CapturedLines())
-    hop = engine_hop("cached", 1600, RATE)  # the default engine's
+    hop = engine_hop("cached", 1600, RATE, build_model("speech", "samplecnn").strides())  # the default engine's
     assert 4 * RATE - hop < totals.samples <= 4 * RATE  # the last whole hop within the 4 s
     assert [e["label"] for e in _events("".join(out.lines))] == ["low", "high"]
 
