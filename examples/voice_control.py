@@ -1,22 +1,21 @@
-"""Voice control on top of `livecmd listen --json`: steer a marker on a grid and switch a light.
+#!/usr/bin/env python3
+"""Voice control with livecmd's Python API: steer a marker on a grid and switch a light.
 
-    python examples/voice_control.py                              # the default microphone
-    python examples/voice_control.py --input examples/demo.wav    # a clip, in real time
-    python examples/voice_control.py --input examples/demo.wav --fast --plain
+    examples/voice_control.py                              # the default microphone
+    examples/voice_control.py --input examples/demo.wav    # a clip, in real time
+    examples/voice_control.py --input examples/demo.wav --fast --plain
 
 up / down / left / right move the marker one cell and set its heading; go starts it moving one
-cell a second along the heading, stop halts it; on / off switch the light. Every other option is
-passed to `livecmd listen` (e.g. --weights W, --mic NAME, --threshold 0.6). --plain prints one
+cell a second along the heading, stop halts it; on / off switch the light. --plain prints one
 line per command instead of the live grid (for logs and tests).
 
-The program only reads listen's JSON lines ({"time", "label", "score", "latency_ms"}): the same
-loop drives anything else (a robot, a game, a smart plug).
+The program only reads `livecmd.listen()`'s detections (label, time, score): the same loop
+drives anything else (a robot, a game, a smart plug).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
+import argparse
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -24,6 +23,8 @@ from dataclasses import dataclass, replace
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
+
+import livecmd
 
 SIZE = 9
 MOVES = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
@@ -71,41 +72,46 @@ def command(world: World, label: str, time: float) -> World:
 
 
 def draw(world: World, last: str) -> Text:
-    text = Text()
+    """The grid, SIZE rows of SIZE cells, then one status line: SIZE + 1 lines in all."""
+    rows = []
     for y in range(SIZE):
+        row = Text()
         for x in range(SIZE):
-            text.append(" ● " if (x, y) == (world.x, world.y) else " · ", style="bold cyan" if (x, y) == (world.x, world.y) else "dim")
-        text.append("\n")
-    text.append(f"light {'ON ' if world.light else 'off'}", style="bold yellow" if world.light else "dim")
-    text.append(f"   {'moving ' + world.heading if world.moving else 'halted'}   last: {last}\n")
-    return text
+            here = (x, y) == (world.x, world.y)
+            row.append(" ● " if here else " · ", style="bold cyan" if here else "dim")
+        rows.append(row)
+    status = Text(f"light {'ON ' if world.light else 'off'}", style="bold yellow" if world.light else "dim")
+    status.append(f"   {'moving ' + world.heading if world.moving else 'halted'}   last: {last}")
+    return Text("\n").join([*rows, status])
 
 
 def main(argv: list[str]) -> int:
-    if {"-h", "--help"} & set(argv):
-        print(__doc__.strip())
-        return 0
-    plain = "--plain" in argv
-    listen_args = [a for a in argv if a != "--plain"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "livecmd", "listen", "--json", *listen_args], stdout=subprocess.PIPE, text=True
-    )
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--input", metavar="FILE", help="a clip instead of the microphone")
+    parser.add_argument("--fast", action="store_true", help="read the clip as fast as possible")
+    parser.add_argument("--weights", metavar="W", help="weights file (default: the shipped speech model)")
+    parser.add_argument("--mic", metavar="NAME|INDEX", help="the audio input (default: the system's)")
+    parser.add_argument("--threshold", type=float, help="the smoothed score that fires a command")
+    parser.add_argument("--plain", action="store_true", help="one line per command instead of the grid")
+    args = parser.parse_args(argv)
+
     world, console = World(), Console()
-    assert proc.stdout is not None
-    view = nullcontext() if plain else Live(draw(world, "-"), console=console, auto_refresh=False)
+    view = nullcontext() if args.plain else Live(draw(world, "-"), console=console, auto_refresh=False)
     try:
         with view as live:
-            for line in proc.stdout:
-                event = json.loads(line)
-                world = command(world, event["label"], event["time"])
-                if plain:
-                    print(f"{event['time']:6.2f}s {event['label']:<6} -> x={world.x} y={world.y} "
+            for heard in livecmd.listen(args.input, args.weights, realtime=not args.fast, mic=args.mic, threshold=args.threshold):
+                world = command(world, heard.label, heard.time)
+                if args.plain:
+                    print(f"{heard.time:6.2f}s {heard.label:<6} -> x={world.x} y={world.y} "
                           f"{'moving ' + world.heading if world.moving else 'halted'} light={'on' if world.light else 'off'}")
                 else:
-                    live.update(draw(world, f"{event['label']} ({event['score']:.2f}) at {event['time']:.1f} s"), refresh=True)
+                    live.update(draw(world, f"{heard.label} ({heard.score:.2f}) at {heard.time:.1f} s"), refresh=True)
+    except livecmd.LivecmdError as e:
+        print(f"voice_control: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        proc.terminate()
-    return proc.wait()
+        pass
+    return 0
 
 
 if __name__ == "__main__":

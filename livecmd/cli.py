@@ -3,149 +3,94 @@ into one line on stderr with exit code 2."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
+from livecmd import __version__
+from livecmd.domains import DOMAINS
 from livecmd.errors import LivecmdError
+
+# The choices the help shows, as metavars: their owners (the domains table, models.ARCHS,
+# engine.ENGINES, ...) check the values and refuse others in one line, and most of them import
+# torch, which the CLI loads only for the command that runs. tests/test_cli.py checks that these
+# and the owners' lists agree.
+DOMAIN = "|".join(DOMAINS)
+ARCH = "samplecnn|rese2multi"
+AMP = "auto|off|bf16|fp16"
+DEVICE = "auto|cpu|cuda[:N]"
+ENGINE = "auto|cached|folded|torch"
+PRECISION = "auto|bf16|fp32"
+OPTIMIZER = "sgd|adamw"
+SPLIT = "test|valid"
 
 app = typer.Typer(
     help="Raw-waveform audio classification (SampleCNN, ReSE-2-Multi) and live voice commands.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",  # docstrings' line breaks are for the source, not the help
 )
 
 
-@app.command()
-def info() -> None:
-    """Show the torch version, the device livecmd would use, and the paper's six models."""
-    from livecmd.report import print_info
-
-    print_info()
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"livecmd {__version__}")
+        raise typer.Exit()
 
 
-@app.command()
-def train(
-    domain: str = typer.Option(..., "--domain", help="speech, mtat or dcase."),
-    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout (Speech Commands release or 12-class test set, MagnaTagATune, DCASE 2017 task 4)."),
-    arch: str = typer.Option("samplecnn", "--arch", help="samplecnn or rese2multi."),
-    epochs: int = typer.Option(50, "--epochs", min=1, help="Epochs in all (a resumed run goes on up to this many)."),
-    batch_size: int = typer.Option(23, "--batch-size", min=1, help="Clips per step and process (the paper's 23)."),
-    lr: float | None = typer.Option(None, "--lr", help="Learning rate. \\[default: 0.01 for sgd (the paper's), 0.001 for adamw]", show_default=False),
-    optimizer: str = typer.Option("sgd", "--optimizer", help="sgd (the paper's: Nesterov momentum 0.9) or adamw."),
-    out: Path | None = typer.Option(None, "--out", metavar="DIR", help="Run folder: best.safetensors, last.safetensors, metrics.jsonl. \\[default: runs/<domain>-<arch>-<time>/]", show_default=False),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint, with that run's settings."),
-    device: str = typer.Option("auto", "--device", help="Compute device: auto, cpu or cuda."),
-    amp: str = typer.Option("auto", "--amp", help="Mixed precision: auto (bf16 on GPUs and on CPUs with bf16 units, else fp32), bf16, fp16 (CUDA), off."),
-    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes. \\[default: half the cores; decoding the cache uses all]", show_default=False),
-    seed: int = typer.Option(0, "--seed", help="Seeds weights, data order, windows, augmentation and dropout."),
-    cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
-    augment: bool = typer.Option(True, "--augment/--no-augment", help="Speech: random time shift, background noise at a random SNR, gain."),
-    shift_ms: float = typer.Option(100.0, "--shift-ms", min=0.0, help="Speech augmentation: the largest random time shift, either way (wider suits the sliding windows of listen)."),
-    whole_words: bool = typer.Option(False, "--whole-words", help="Speech augmentation: draw only shifts that keep the clip's word whole in the window (with a wide --shift-ms: each word anywhere it fits, as listen's windows see it)."),
-    cut_words: float = typer.Option(0.0, "--cut-words", min=0.0, max=1.0, metavar="P", help="Speech augmentation (12-class data): this share of words is cut by the window's edge and trained as _unknown_, so that listen waits for whole words."),
-    input_samples: int | None = typer.Option(None, "--input-samples", min=27, help="Window length in samples, for quick trials. \\[default: the paper's for the domain]", show_default=False),
-    checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
-    keep_epochs: bool = typer.Option(False, "--keep-epochs", help="Also write each epoch's weights as epoch-N.safetensors (average them with `python -m train.average`)."),
-    init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
-    negatives: list[Path] = typer.Option([], "--negatives", metavar="DIR", help="Speech: a folder of long recordings without commands (music/, speech/, noise/, mix/ as `python -m train.recipes.negatives` writes; repeat for more folders, e.g. mined hard negatives): random windows train as _unknown_ (voices) or _silence_, and commands are mixed over them.", show_default=False),
-    negatives_share: float = typer.Option(0.3, "--negatives-share", min=0.0, metavar="P", help="Negative windows an epoch, as a share of the training clips (split equally between --negatives folders)."),
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", metavar="", callback=_print_version, is_eager=True, help="Print livecmd's version and exit."),
 ) -> None:
-    """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit
-    code 130); run the same command with --out RUN --resume to continue. Runs under
-    `torchrun --nproc_per_node N -m livecmd train ...` with DistributedDataParallel."""
-    from train.fit import TrainConfig, train as run_train
-
-    outcome = run_train(TrainConfig(
-        domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
-        whole_words=whole_words, cut_words=cut_words, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
-        negatives=tuple(negatives), negatives_share=negatives_share,
-    ))
-    if outcome.interrupted:
-        raise typer.Exit(130)
+    """Raw-waveform audio classification (SampleCNN, ReSE-2-Multi) and live voice commands."""
 
 
-@app.command(name="eval")
-def evaluate(
-    domain: str = typer.Option(..., "--domain", help="speech, mtat or dcase."),
-    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout."),
-    weights: Path = typer.Option(..., "--weights", metavar="W", help="Weights file (.safetensors), e.g. a run's best.safetensors."),
-    split: str = typer.Option("test", "--split", help="test or valid (the 12-class speech test set: test is every clip, valid its held-out speakers)."),
-    json_out: bool = typer.Option(False, "--json", help="Also print the result as one JSON object on the last line of stdout."),
-    device: str = typer.Option("auto", "--device", help="Compute device: auto, cpu or cuda."),
-    amp: str = typer.Option("auto", "--amp", help="Mixed precision: auto, bf16, fp16 (CUDA) or off."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
-    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes. \\[default: half the cores; decoding the cache uses all]", show_default=False),
-    cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
-) -> None:
-    """The paper's metric on a dataset split: speech 12-class accuracy (with a confusion
-    matrix), mtat ROC-AUC and PR-AUC, dcase instance F-score; clip scores averaged over the
-    domain's segments."""
-    from train.evaluate import evaluate as run_evaluate
-
-    run_evaluate(domain, data, weights, split, device, amp, batch_size, workers, cache, as_json=json_out)
-
-
-@app.command()
-def visualize(
-    weights: list[Path] = typer.Option(..., "--weights", metavar="W", help="Weights file (.safetensors); repeat to draw one row per model (e.g. speech, mtat, dcase)."),
-    layers: str | None = typer.Option(None, "--layers", metavar="1,2,...", help="Layers to draw: 1 is the strided stem, k+1 the k-th block. Default: every layer all the models have.", show_default=False),
-    out: Path = typer.Option(Path("filters"), "--out", metavar="DIR", help="Folder for layerN.png (spectra) and layerN-waveforms.png."),
-    steps: int = typer.Option(100, "--steps", min=1, help="Gradient-ascent steps per layer."),
-    device: str = typer.Option("auto", "--device", help="Compute device: auto, cpu or cuda."),
-) -> None:
-    """The paper's Figure 2: for each filter of a layer, the 729-sample input that maximizes it
-    (gradient ascent from noise), drawn as spectra sorted by peak frequency."""
-    from livecmd.visualize import AscentSettings, parse_layers, visualize as run_visualize
-
-    chosen = parse_layers(layers) if layers is not None else None
-    run_visualize(weights, out, chosen, AscentSettings(steps=steps), device)
-
-
-@app.command()
-def export(
-    weights: Path = typer.Option(..., "--weights", metavar="W", help="Weights file (.safetensors)."),
-    fmt: str = typer.Option("onnx", "--format", help="Output format (onnx)."),
-    out: Path = typer.Option(..., "--out", metavar="FILE", help="The file to write, e.g. speech.onnx."),
-    batch: str = typer.Option("dynamic", "--batch", metavar="dynamic|N", help="Batch size of the model's input: dynamic (any) or a fixed N."),
-) -> None:
-    """Export weights to ONNX (input `waveform` (batch, samples) float32, output `logits`, labels
-    and sample rate in the metadata), then check it against torch with onnxruntime.
-    Needs the optional extra: pip install 'livecmd\\[export]'."""
-    from livecmd.export import export as run_export
-
-    run_export(weights, out, fmt, batch)
+def _train_module(name: str, command: str) -> ModuleType:
+    """`train`'s module `name`, imported when a command needs it: the training code is part of a
+    checkout (its top-level `train/` folder, beside this package when it runs from a checkout,
+    installed editable or not), not of an installed wheel."""
+    checkout = str(Path(__file__).resolve().parent.parent)
+    if Path(checkout, "train", "__init__.py").is_file() and checkout not in sys.path:
+        sys.path.insert(0, checkout)  # the checkout's own train/, before any other `train` on the path
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name not in ("train", name):
+            raise
+        raise LivecmdError(
+            f"{command} needs a checkout of livecmd (its train/ folder): git clone the repository and "
+            "`pip install -e .` there; an installed wheel carries listen, info, visualize and export only"
+        ) from None
 
 
 @app.command()
 def listen(
     input: Path | None = typer.Option(None, "--input", metavar="FILE", help="Listen to a clip (any format soundfile decodes; resampled to the model's rate) instead of the microphone.", show_default=False),
-    fast: bool = typer.Option(False, "--fast", help="With --input: read the clip as fast as possible instead of in real time."),
+    fast: bool = typer.Option(False, "--fast", metavar="", help="With --input: read the clip as fast as possible instead of in real time."),
     weights: Path | None = typer.Option(None, "--weights", metavar="W", help="Weights file (.safetensors); by default the shipped speech weights in weights/.", show_default=False),
-    device: str = typer.Option("auto", "--device", help="Compute device: auto, cpu or cuda (as in train and eval). The audio input is --mic."),
+    device: str = typer.Option("auto", "--device", metavar=DEVICE, help="Compute device (as in train and eval); the audio input is --mic."),
     mic: str | None = typer.Option(None, "--mic", metavar="NAME|INDEX", help="Audio input device: its index or part of its name, from --list-devices (by default the system's default input).", show_default=False),
     mic_rate: int | None = typer.Option(None, "--mic-rate", metavar="HZ", min=1, help="Capture at this rate and resample to the model's. \\[default: the model's rate, or the device's own where it refuses that]", show_default=False),
-    list_devices: bool = typer.Option(False, "--list-devices", help="List the audio input devices, then exit."),
-    json_lines: bool = typer.Option(False, "--json", help="One JSON line per detection on stdout ({time, label, score, latency_ms}) instead of the live view."),
-    hop_ms: float = typer.Option(100.0, "--hop-ms", help="A window ends every this many ms (more than 0, at most the model's window; the cached engine rounds it to 5.0625-ms steps)."),
-    smooth_ms: float = typer.Option(300.0, "--smooth-ms", help="Scores are averaged over this span of windows."),
+    list_devices: bool = typer.Option(False, "--list-devices", metavar="", help="List the audio input devices, then exit."),
+    json_lines: bool = typer.Option(False, "--json", metavar="", help="One JSON line per detection on stdout ({time, label, score, latency_ms}) instead of the live view."),
+    hop_ms: float = typer.Option(100.0, "--hop-ms", metavar="MS", help="A window ends every this many ms (more than 0, at most the model's window; the cached engine rounds it to 5.0625-ms steps)."),
+    smooth_ms: float = typer.Option(300.0, "--smooth-ms", metavar="MS", help="Scores are averaged over this span of windows (0: no smoothing)."),
     threshold: list[str] = typer.Option([], "--threshold", metavar="[LABEL=]SCORE", help="Smoothed score that fires an event: 0.6 for every label, yes=0.8 for one; repeatable. \\[default: the threshold the weights were tuned for (the shipped speech model's is in its card), else 0.5]", show_default=False),
-    refractory_ms: float = typer.Option(1000.0, "--refractory-ms", help="No other event this soon after one (per label for multi-label models)."),
-    hold_ms: float | None = typer.Option(None, "--hold-ms", min=0.0, help="A score must stay above its threshold this long before it fires (brief peaks in music stay silent). \\[default: the weights' own, else 0]", show_default=False),
-    buffer_s: float = typer.Option(4.0, "--buffer-s", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
+    refractory_ms: float = typer.Option(1000.0, "--refractory-ms", metavar="MS", help="No other event this soon after one (per label for multi-label models)."),
+    hold_ms: float | None = typer.Option(None, "--hold-ms", metavar="MS", min=0.0, help="A score must stay above its threshold this long before it fires (brief peaks in music stay silent). \\[default: the weights' own, else 0]", show_default=False),
+    buffer_s: float = typer.Option(4.0, "--buffer-s", metavar="SECONDS", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
-    engine: str = typer.Option("auto", "--engine", help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),
-    threads: int = typer.Option(1, "--threads", min=1, help="CPU compute threads (one keeps latency steady beside other busy processes)."),
-    precision: str = typer.Option("auto", "--precision", help="cached and folded engines: bf16, fp32 (scores as the torch engine's), or auto (bf16 on CPUs with bf16 matrix units, AMX or AVX512-BF16)."),
+    engine: str = typer.Option("auto", "--engine", metavar=ENGINE, help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),
+    threads: int = typer.Option(1, "--threads", metavar="N", min=1, help="CPU compute threads (one keeps latency steady beside other busy processes)."),
+    precision: str = typer.Option("auto", "--precision", metavar=PRECISION, help="The cached and folded engines' arithmetic: bf16, fp32 (scores as the torch engine's), or auto (bf16 on CPUs with bf16 matrix units, AMX or AVX512-BF16)."),
 ) -> None:
-    """Recognize commands live from the microphone (or a clip): a sliding window every --hop-ms,
-    smoothed detections in a live view or as JSON lines. --device is the compute device
-    (auto|cpu|cuda, as in train and eval); --mic is the audio input (see --list-devices)."""
+    """Recognize commands live from the microphone or a clip: a sliding window every --hop-ms, smoothed detections in a live view or as JSON lines."""
     from livecmd.stream.listen import ListenOptions, listen as run_listen, print_devices
 
     if list_devices:
@@ -159,17 +104,118 @@ def listen(
 
 
 @app.command()
+def info() -> None:
+    """Show the torch version, the device livecmd would use, and the paper's six models."""
+    from livecmd.report import print_info
+
+    print_info()
+
+
+@app.command()
+def train(
+    domain: str = typer.Option(..., "--domain", metavar=DOMAIN, help="The paper's task: speech commands, music tags (MagnaTagATune) or sound events (DCASE 2017)."),
+    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout (Speech Commands release or 12-class test set, MagnaTagATune, DCASE 2017 task 4)."),
+    arch: str = typer.Option("samplecnn", "--arch", metavar=ARCH, help="The paper's SampleCNN or ReSE-2-Multi."),
+    epochs: int = typer.Option(50, "--epochs", metavar="N", min=1, help="Epochs in all (a resumed run goes on up to this many)."),
+    batch_size: int = typer.Option(23, "--batch-size", metavar="N", min=1, help="Clips per step and process (the paper's 23)."),
+    lr: float | None = typer.Option(None, "--lr", metavar="RATE", help="Learning rate. \\[default: 0.01 for sgd (the paper's), 0.001 for adamw]", show_default=False),
+    optimizer: str = typer.Option("sgd", "--optimizer", metavar=OPTIMIZER, help="sgd (the paper's: Nesterov momentum 0.9) or adamw."),
+    out: Path | None = typer.Option(None, "--out", metavar="DIR", help="Run folder: best.safetensors, last.safetensors, metrics.jsonl. \\[default: runs/<domain>-<arch>-<time>/]", show_default=False),
+    resume: bool = typer.Option(False, "--resume", metavar="", help="Continue the run in --out from its last checkpoint, with that run's settings."),
+    device: str = typer.Option("auto", "--device", metavar=DEVICE, help="Compute device."),
+    amp: str = typer.Option("auto", "--amp", metavar=AMP, help="Mixed precision: auto (bf16 on GPUs and on CPUs with bf16 units, else fp32), bf16, fp16 (CUDA), off."),
+    workers: int | None = typer.Option(None, "--workers", metavar="N", min=0, help="DataLoader worker processes. \\[default: half the cores; decoding the cache uses all]", show_default=False),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds weights, data order, windows, augmentation and dropout."),
+    cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
+    augment: bool = typer.Option(True, "--augment/--no-augment", metavar="", help="Speech: random time shift, background noise at a random SNR, gain."),
+    shift_ms: float = typer.Option(100.0, "--shift-ms", metavar="MS", min=0.0, help="Speech augmentation: the largest random time shift, either way (wider suits the sliding windows of listen)."),
+    whole_words: bool = typer.Option(False, "--whole-words", metavar="", help="Speech augmentation: draw only shifts that keep the clip's word whole in the window (with a wide --shift-ms: each word anywhere it fits, as listen's windows see it)."),
+    cut_words: float = typer.Option(0.0, "--cut-words", min=0.0, max=1.0, metavar="P", help="Speech augmentation (12-class data): this share of words is cut by the window's edge and trained as _unknown_, so that listen waits for whole words."),
+    input_samples: int | None = typer.Option(None, "--input-samples", metavar="N", min=27, help="Window length in samples, for quick trials. \\[default: the paper's for the domain]", show_default=False),
+    checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", metavar="MINUTES", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
+    keep_epochs: bool = typer.Option(False, "--keep-epochs", metavar="", help="Also write each epoch's weights as epoch-N.safetensors (average them with `python -m train.average`)."),
+    init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
+    negatives: list[Path] = typer.Option([], "--negatives", metavar="DIR", help="Speech: a folder of long recordings without commands (music/, speech/, noise/, mix/ as `python -m train.recipes.negatives` writes; repeat for more folders, e.g. mined hard negatives): random windows train as _unknown_ (voices) or _silence_, and commands are mixed over them.", show_default=False),
+    negatives_share: float = typer.Option(0.3, "--negatives-share", min=0.0, metavar="P", help="Negative windows an epoch, as a share of the training clips (split equally between --negatives folders)."),
+) -> None:
+    """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit code 130); run the same command with --out RUN --resume to continue. Runs under `torchrun --nproc_per_node N -m livecmd train ...` with DistributedDataParallel. Needs a checkout of livecmd (its train/ folder)."""
+    fit = _train_module("train.fit", "train")
+    TrainConfig, run_train = fit.TrainConfig, fit.train
+
+    outcome = run_train(TrainConfig(
+        domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+        out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
+        whole_words=whole_words, cut_words=cut_words, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
+        negatives=tuple(negatives), negatives_share=negatives_share,
+    ))
+    if outcome.interrupted:
+        raise typer.Exit(130)
+    if os.environ.get("RANK", "0") == "0":  # one line, from torchrun's first process only
+        print(f"livecmd train: weights in {outcome.out / 'best.safetensors'} (the best validation epoch); "
+              f"{outcome.out / 'last.safetensors'} continues the run with --resume", flush=True)
+
+
+@app.command(name="eval")
+def evaluate(
+    domain: str = typer.Option(..., "--domain", metavar=DOMAIN, help="The paper's task the weights are for."),
+    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout."),
+    weights: Path | None = typer.Option(None, "--weights", metavar="W", help="Weights file (.safetensors), e.g. a run's best.safetensors or weights/speech-samplecnn.safetensors.", show_default=False),
+    split: str = typer.Option("test", "--split", metavar=SPLIT, help="The split to score (the 12-class speech test set: test is every clip, valid its held-out speakers)."),
+    json_out: bool = typer.Option(False, "--json", metavar="", help="Also print the result as one JSON object on the last line of stdout."),
+    device: str = typer.Option("auto", "--device", metavar=DEVICE, help="Compute device."),
+    amp: str = typer.Option("auto", "--amp", metavar=AMP, help="Mixed precision (fp16 on CUDA only)."),
+    batch_size: int = typer.Option(64, "--batch-size", metavar="N", min=1, help="Windows per forward pass."),
+    workers: int | None = typer.Option(None, "--workers", metavar="N", min=0, help="DataLoader worker processes. \\[default: half the cores; decoding the cache uses all]", show_default=False),
+    cache: Path | None = typer.Option(None, "--cache", metavar="DIR", help="Decoded-audio cache. \\[default: $LIVECMD_CACHE or ~/.cache/livecmd]", show_default=False),
+) -> None:
+    """The paper's metric on a dataset split: speech 12-class accuracy (with a confusion matrix), mtat ROC-AUC and PR-AUC, dcase instance F-score; clip scores averaged over the domain's segments. Needs a checkout of livecmd (its train/ folder)."""
+    if weights is None:
+        raise LivecmdError("eval needs the weights to score: add --weights W (a .safetensors file, e.g. weights/speech-samplecnn.safetensors)")
+    run_evaluate = _train_module("train.evaluate", "eval").evaluate
+
+    run_evaluate(domain, data, weights, split, device, amp, batch_size, workers, cache, as_json=json_out)
+
+
+@app.command()
+def visualize(
+    weights: list[Path] = typer.Option(..., "--weights", metavar="W", help="Weights file (.safetensors); repeat to draw one row per model (e.g. speech, mtat, dcase)."),
+    layers: str | None = typer.Option(None, "--layers", metavar="1,2,...", help="Layers to draw: 1 is the strided stem, k+1 the k-th block. Default: every layer all the models have.", show_default=False),
+    out: Path = typer.Option(Path("filters"), "--out", metavar="DIR", help="Folder for layerN.png (spectra) and layerN-waveforms.png."),
+    steps: int = typer.Option(100, "--steps", metavar="N", min=1, help="Gradient-ascent steps per layer."),
+    device: str = typer.Option("auto", "--device", metavar=DEVICE, help="Compute device."),
+) -> None:
+    """The paper's Figure 2: for each filter of a layer, the 729-sample input that maximizes it (gradient ascent from noise), drawn as spectra sorted by peak frequency."""
+    from livecmd.visualize import AscentSettings, parse_layers, visualize as run_visualize
+
+    chosen = parse_layers(layers) if layers is not None else None
+    run_visualize(weights, out, chosen, AscentSettings(steps=steps), device)
+
+
+@app.command()
+def export(
+    weights: Path = typer.Option(..., "--weights", metavar="W", help="Weights file (.safetensors)."),
+    fmt: str = typer.Option("onnx", "--format", metavar="onnx", help="Output format."),
+    out: Path = typer.Option(..., "--out", metavar="FILE", help="The file to write, e.g. speech.onnx."),
+    batch: str = typer.Option("dynamic", "--batch", metavar="dynamic|N", help="Batch size of the model's input: dynamic (any) or a fixed N."),
+) -> None:
+    """Export weights to ONNX (input `waveform` (batch, samples) float32, output `logits`, labels and sample rate in the metadata), then check it against torch with onnxruntime. Needs the optional extra: pip install 'livecmd\\[export]'."""
+    from livecmd.export import export as run_export
+
+    run_export(weights, out, fmt, batch)
+
+
+@app.command()
 def synth(
     out: str | None = typer.Option(None, "--out", metavar="DIR", help="Folder to write: WORD/SPEAKER_nohash_N.wav, 16 kHz, 1 s. Words only, no _background_noise_.", show_default=False),
-    words: str = typer.Option("", help="Comma-separated words. Default: Speech Commands v0.01's 30 (the 10 commands and 20 words for _unknown_).", show_default=False),
-    voices: str = typer.Option("all", help="all, or comma-separated engines (espeak-ng, mbrola, flite, festival, pico, piper) or engine:voice names from --list."),
-    per_voice: int = typer.Option(5, "--per-voice", min=1, help="Takes per voice and word, each with its own rate, pitch, loudness and place in the second."),
-    seed: int = typer.Option(0, min=0, help="The same seed writes the same files."),
-    workers: int = typer.Option(0, min=0, help="Parallel synthesis jobs. Default: one per CPU core.", show_default=False),
-    list_voices: bool = typer.Option(False, "--list", help="List every voice, whether it is installed and its packages, then exit."),
+    words: str = typer.Option("", metavar="WORD,...", help="Comma-separated words. Default: Speech Commands v0.01's 30 (the 10 commands and 20 words for _unknown_).", show_default=False),
+    voices: str = typer.Option("all", metavar="all|NAME,...", help="all, or comma-separated engines (espeak-ng, mbrola, flite, festival, pico, piper) or engine:voice names from --list."),
+    per_voice: int = typer.Option(5, "--per-voice", metavar="N", min=1, help="Takes per voice and word, each with its own rate, pitch, loudness and place in the second."),
+    seed: int = typer.Option(0, metavar="N", min=0, help="The same seed writes the same files."),
+    workers: int = typer.Option(0, metavar="N", min=0, help="Parallel synthesis jobs. Default: one per CPU core.", show_default=False),
+    list_voices: bool = typer.Option(False, "--list", metavar="", help="List every voice, whether it is installed and its packages, then exit."),
 ) -> None:
     """Synthesize Speech Commands-style clips with the offline text-to-speech voices installed here."""
-    from train.synth import run
+    run = _train_module("train.synth", "synth").run
 
     run(out, words, voices, per_voice, seed, workers, list_voices)
 

@@ -65,6 +65,17 @@ class Domain:
     def input_seconds(self) -> float:
         return self.input_samples / self.sample_rate
 
+    def counted_as(self, labels: tuple[str, ...]) -> tuple[str, ...]:
+        """What each of a model's output `labels` counts as when its scores are turned into
+        commands: the label itself, except for the filler words of a model without an
+        `_unknown_` output in a domain scored with one (speech trained on the release's 30 words
+        and `_silence_`): its training words that are not scored (`bed`, `cat`, ...) count as
+        `_unknown_`, the paper's 12-class rule. A model with its own `_unknown_` output (12
+        classes, custom words) keeps every label: those are what it was trained to tell apart."""
+        if UNKNOWN not in self.test_labels or UNKNOWN in labels:
+            return labels
+        return tuple(UNKNOWN if label in self.labels and label not in self.test_labels else label for label in labels)
+
 
 DOMAINS: dict[str, Domain] = {
     d.name: d

@@ -21,9 +21,21 @@ from torch import nn
 from livecmd.domains import get_domain
 from livecmd.errors import LivecmdError
 from livecmd.models import ARCHS, build_model
+from livecmd.stream.decide import DEFAULT_THRESHOLD
 
-WEIGHTS_DIR = Path(os.environ.get("LIVECMD_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
-"""Where shipped weights live: `weights/` beside the package (overridable for tests)."""
+def _shipped_folder() -> Path:
+    """Where the shipped weights are: `$LIVECMD_WEIGHTS_DIR` (for tests), else the package's
+    `_weights/` (an installed wheel carries the checkout's `weights/` there), else `weights/`
+    beside the package (a checkout, installed editable or on the path)."""
+    if "LIVECMD_WEIGHTS_DIR" in os.environ:
+        return Path(os.environ["LIVECMD_WEIGHTS_DIR"])
+    package = Path(__file__).resolve().parent
+    installed = package / "_weights"
+    return installed if installed.is_dir() else package.parent / "weights"
+
+
+WEIGHTS_DIR = _shipped_folder()
+"""Where shipped weights live (see `_shipped_folder`)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,82 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
         first = str(e).splitlines()[0]
         raise LivecmdError(f"{path} does not fit a {meta.domain} {meta.arch} model ({first})") from None
     return Loaded(model.to(device).eval(), meta)
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """How `listen` should decide with these weights, as their recipe tuned it (the shipped
+    speech model's on a stream of held-out speakers, see its card): the smoothed score that
+    fires a label, and per-label scores over it. Weights without any get listen's defaults."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    label_thresholds: dict[str, float] = field(default_factory=dict)
+    hold_ms: float = 0.0  # how long a score must stay above its threshold before it fires
+
+
+def listen_settings(meta: WeightsMeta, path: str | Path = "weights") -> ListenSettings:
+    """The `ListenSettings` stored in `meta` (under `extra["listen"]`: `threshold`, `thresholds`
+    as {label: score}, `hold_ms`); a user error naming `path` when they are no scores."""
+    stored = meta.extra.get("listen")
+    if not isinstance(stored, dict):
+        return ListenSettings()
+    threshold = stored.get("threshold", DEFAULT_THRESHOLD)
+    per_label = stored.get("thresholds", {})
+    if not isinstance(per_label, dict):
+        per_label = {"(all)": per_label}
+    for value in (threshold, *per_label.values()):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+            raise LivecmdError(f"{path}: its tuned threshold {value!r} is not a score in (0, 1]; "
+                               "give a threshold of your own (listen --threshold)")
+    hold_ms = stored.get("hold_ms", 0.0)
+    if isinstance(hold_ms, bool) or not isinstance(hold_ms, (int, float)) or not hold_ms >= 0:
+        raise LivecmdError(f"{path}: its tuned hold {hold_ms!r} is not a number of milliseconds; give one of your own (listen --hold-ms)")
+    return ListenSettings(float(threshold), {str(k): float(v) for k, v in per_label.items()}, float(hold_ms))
+
+
+def trained_on(path: str | Path, meta: WeightsMeta, folder: str | Path) -> str | None:
+    """Where the weights at `path` say they were trained on the dataset `folder`, or None.
+
+    They say so (1) in their metadata, `extra["data"]`: the folder `livecmd train --data` read,
+    or, when that folder is one of links (`python -m train.merge`), the folders its links point
+    into; (2) in their card's results beside them (`NAME.eval.json`, written by the ship
+    recipe): the folder whose held-out `valid` split was scored, its other speakers having
+    trained them. Folders are compared resolved, so a link or a relative path still matches."""
+    folder = Path(folder).expanduser().resolve()
+
+    def same(other: str | Path) -> bool:
+        other = Path(other).expanduser().resolve()
+        return other == folder or other in folder.parents or folder in other.parents
+
+    data = meta.extra.get("data")
+    if isinstance(data, str) and data:
+        if same(data):
+            return f"its metadata's training data {data}"
+        if any(same(source) for source in _linked_sources(Path(data))):
+            return f"its metadata's training data {data}, links into {folder}"
+    card = Path(path).with_suffix(".eval.json")
+    with suppress(OSError, ValueError, AttributeError):
+        scored = json.loads(card.read_text())
+        if scored.get("split") == "valid" and isinstance(scored.get("data"), str) and same(scored["data"]):
+            return f"{card.name}: scored on the held-out speakers of {scored['data']}"
+    return None
+
+
+def _linked_sources(folder: Path, most: int = 100_000) -> set[Path]:
+    """The dataset folders that the clip links of `folder/<label>/` point into (a link to
+    `SOURCE/<word>/<clip>.wav` names SOURCE); empty when `folder` is not on this machine."""
+    sources: set[Path] = set()
+    with suppress(OSError):
+        for label in folder.iterdir():
+            if not label.is_dir():
+                continue
+            for entry in os.scandir(label):
+                if entry.is_symlink():
+                    sources.add(Path(os.path.realpath(entry.path)).parent.parent)
+                    most -= 1
+                    if most <= 0:
+                        return sources
+    return sources
 
 
 def shipped(domain: str = "speech") -> Path:

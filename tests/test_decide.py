@@ -8,7 +8,7 @@ import torch
 
 from livecmd.domains import SILENCE, UNKNOWN
 from livecmd.errors import LivecmdError
-from livecmd.stream.decide import DecideSettings, Decider, parse_thresholds
+from livecmd.stream.decide import DecideSettings, Decider, label_thresholds
 from livecmd.stream.engine import TorchEngine
 from tests.tones import RATE, TONE_LABELS, stream, tone_model
 
@@ -73,7 +73,7 @@ def test_smoothing_ignores_a_one_window_spike() -> None:
 
 def test_per_label_thresholds() -> None:
     scores = np.array([[0.7, 0.0, 0.3], [0.0, 0.0, 1.0]] * 3 + [[0.0, 0.7, 0.3]], dtype=np.float32)
-    strict_low = parse_thresholds(["0.5", "low=0.8"], TONE_LABELS)
+    strict_low = label_thresholds(TONE_LABELS, every=0.5, per_label={"low": 0.8})
     _, detections = _decider(threshold=strict_low, smooth=1, refractory_s=0).update(_ends(7), scores)
     assert [d.label for d in detections] == ["high"]
 
@@ -87,10 +87,13 @@ def test_tags_of_a_multi_label_model_fire_each_on_its_own() -> None:
     assert [(d.label, round(d.time - 1.0, 1)) for d in detections] == [("Car alarm", 0.0), ("Train horn", 0.1), ("Car alarm", 0.4)]
 
 
-@pytest.mark.parametrize("spec,message", [("1.5", r"\(0, 1\]"), ("yes=abc", r"\(0, 1\]"), ("maybe=0.5", "no label 'maybe'")])
-def test_bad_thresholds_are_user_errors(spec: str, message: str) -> None:
+@pytest.mark.parametrize("every,per_label,message", [
+    (1.5, None, r"\(0, 1\]"), (None, {"yes": 0.0}, r"\(0, 1\]"), (None, {"yes": "abc"}, r"\(0, 1\]"),
+    (None, {"maybe": 0.5}, "no label 'maybe'"),
+])
+def test_bad_thresholds_are_user_errors(every, per_label, message: str) -> None:
     with pytest.raises(LivecmdError, match=message):
-        parse_thresholds([spec], ("yes", "no"))
+        label_thresholds(("yes", "no"), every=every, per_label=per_label)
 
 
 def test_a_held_score_fires_once_after_its_hold_and_a_brief_peak_never() -> None:

@@ -12,7 +12,7 @@ import torch
 
 from livecmd.errors import LivecmdError
 from livecmd.models import build_model, probabilities
-from livecmd.stream.engine import CACHE_GRID, TorchEngine, choose_engine, engine_hop, make_engine
+from livecmd.stream.engine import TorchEngine, choose_engine, engine_hop, make_engine
 from livecmd.stream.overlap import FoldedEngine
 from tests.tones import HIGH_HZ, LOW_HZ, TONE_LABELS, stream, tone, tone_model
 
@@ -132,10 +132,11 @@ def test_an_engine_that_cannot_run_there_is_a_user_error(kind, precision, foldab
 
 
 def test_the_cached_engine_scores_at_the_nearest_hop_on_its_grid() -> None:
-    assert CACHE_GRID == 81
+    strides = build_model("speech", "samplecnn").strides()  # the model's own: 3, 9, 27, 81, ...
+    assert strides[:4] == (3, 9, 27, 81) and len(strides) == 9
     hops = {1_600: 1_620, 160: 162, 800: 810, 1: 81, 16_000: 15_957}  # 100, 10, 50 ms; the extremes
-    assert {hop: engine_hop("cached", hop, SAMPLES) for hop in hops} == hops
-    assert engine_hop("folded", 1_600, SAMPLES) == engine_hop("torch", 1_600, SAMPLES) == 1_600
+    assert {hop: engine_hop("cached", hop, SAMPLES, strides) for hop in hops} == hops
+    assert engine_hop("folded", 1_600, SAMPLES, strides) == engine_hop("torch", 1_600, SAMPLES) == 1_600
 
 
 def test_make_engine_builds_each_engine_with_its_precision() -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from livecmd import weights
 from livecmd.domains import SILENCE, UNKNOWN, get_domain
 from livecmd.models import build_model
 from tests import tones
-from tests.conftest import shared_data
+from tests.conftest import run_cli, shared_data
 from train import cache
 from train.datasets import Clip
 from train.datasets.windows import Windows
@@ -158,3 +159,46 @@ def test_eval_scores_the_real_speech_commands_test_set_part_a(tmp_path: Path) ->
     matrix = np.array(report["confusion_matrix"])
     assert matrix.sum() == 2_748
     assert matrix.sum(axis=1).tolist() == [len(list((root / label).glob("*.wav"))) for label in SPEECH.test_labels]
+
+
+def _trained_on(model: Path, tmp_path: Path, **extra: object) -> Path:
+    loaded = weights.load(model)
+    return weights.save(tmp_path / f"trained-{len(list(tmp_path.glob('trained-*')))}.safetensors", loaded.model,
+                        replace(loaded.meta, extra=dict(extra)))
+
+
+def test_eval_warns_in_one_line_when_the_weights_trained_on_speakers_of_the_scored_folder(tmp_path: Path, capsys, monkeypatch) -> None:
+    root = _tone_test_set(tmp_path / "test_set", speakers=12)
+    model = tones.save_tone_model(tmp_path / "tones.safetensors", "speech", labels=("yes", "bed", SILENCE))
+    cache_args = ["--cache", str(tmp_path / "cache"), "--amp", "off"]
+
+    errors: list[str] = []
+
+    def warnings(w: Path, *args: str) -> list[str]:
+        code, _, err = run_cli(["eval", "--domain", "speech", "--data", str(root), "--weights", str(w), *cache_args, *args], monkeypatch, capsys)
+        assert code == 0, err
+        errors.append(err)
+        return [line for line in err.splitlines() if "warning" in line]
+
+    trained_here = _trained_on(model, tmp_path, data=str(tmp_path / "." / "test_set"))  # the same folder, spelled otherwise
+    [line] = warnings(trained_here)
+    assert line.startswith("livecmd eval: warning: ") and "speakers these weights trained on" in line and "--split valid" in line
+    assert warnings(trained_here, "--split", "valid") == []  # held-out speakers only
+    assert warnings(model) == [] and warnings(_trained_on(model, tmp_path, data=str(tmp_path / "elsewhere"))) == []
+
+
+def test_weights_say_they_trained_on_a_folder_through_its_links_or_their_cards_held_out_score(tmp_path: Path) -> None:
+    from train.merge import merge
+
+    root = _tone_test_set(tmp_path / "part_a", speakers=2)
+    model = tones.save_tone_model(tmp_path / "tones.safetensors", "speech", labels=("yes", "bed", SILENCE))
+    merge(tmp_path / "merged", [root])
+    merged = _trained_on(model, tmp_path, data=str(tmp_path / "merged"))
+    assert "links into" in weights.trained_on(merged, weights.read_meta(merged), root)
+    assert weights.trained_on(merged, weights.read_meta(merged), tmp_path / "other") is None
+    carded = _trained_on(model, tmp_path)
+    card = carded.with_suffix(".eval.json")
+    card.write_text(json.dumps({"split": "test", "data": str(root)}))
+    assert weights.trained_on(carded, weights.read_meta(carded), root) is None  # scored on all of it: says nothing of training
+    card.write_text(json.dumps({"split": "valid", "data": str(root)}))
+    assert card.name in weights.trained_on(carded, weights.read_meta(carded), root)

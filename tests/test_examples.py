@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,19 @@ def test_voice_commands_move_the_marker_and_switch_the_light() -> None:
     assert (world.x, world.y, world.light) == (0, 4, True)
     world = voice_control.command(world, "off", 12.5)
     assert not world.light
+
+
+def test_the_grid_is_nine_rows_and_a_status_line_with_the_marker_in_its_cell() -> None:
+    world = voice_control.command(voice_control.World(), "left", 1.0)
+    lines = voice_control.draw(world, "left").plain.splitlines()
+    assert len(lines) == voice_control.SIZE + 1 and not lines[-1].startswith(" ")
+    assert [row.split().index("●") if "●" in row else None for row in lines[:-1]] == [None] * 4 + [3] + [None] * 4
+    assert "last: left" in lines[-1]
+
+
+def test_voice_control_is_executable() -> None:
+    assert os.access(EXAMPLES / "voice_control.py", os.X_OK)
+    assert (EXAMPLES / "voice_control.py").read_text().startswith("#!/usr/bin/env python3\n")
 
 
 def test_voice_control_demo_runs_on_the_clip_and_follows_listens_events() -> None:

@@ -17,7 +17,7 @@ import torch
 
 from livecmd import audio, weights
 from livecmd.errors import LivecmdError
-from livecmd.models import build_model, probabilities
+from livecmd.models import build_model, foldable, probabilities
 from livecmd.stream.decide import DecideSettings, Decider
 from livecmd.stream import folded as fd
 from livecmd.stream.overlap import FoldedEngine, clean_rows
@@ -101,7 +101,7 @@ def test_folded_model_computes_the_module_function() -> None:
 
 
 def test_only_sample_cnn_folds() -> None:
-    assert fd.foldable_arch("samplecnn") and not fd.foldable_arch("rese2multi")
+    assert foldable("samplecnn") and not foldable("rese2multi")
     with pytest.raises(ValueError, match="only SampleCNN"):
         fd.fold(build_model("speech", "rese2multi"), SAMPLES)
 

@@ -74,7 +74,7 @@ def test_json_fast_prints_each_word_at_its_time_and_nothing_else(files: dict[str
     # 9 s of clip and a window less a hop of silence after it (so a last word is heard whole):
     # windows end every hop from 1.0 s on; the default (cached) engine's hop is 100 ms rounded
     # to its grid, 1,620 samples, so 88 windows, the last ending at 9.81 s (90 at an exact 100 ms)
-    hop = engine_hop("cached", 1600, RATE)
+    hop = engine_hop("cached", 1600, RATE, build_model("speech", "samplecnn").strides())
     windows = (9 * RATE - hop) // hop + 1
     assert (hop, windows) == (1620, 88)
     heard = (RATE + (windows - 1) * hop) / RATE
@@ -94,7 +94,7 @@ def test_paced_input_takes_real_time_and_hears_the_same(files: dict[str, Path]) 
 def test_duration_stops_early(files: dict[str, Path]) -> None:
     out = _CapturedLines()
     totals = listen(ListenOptions(input=files["clip"], fast=True, weights=files["weights"], device="cpu", json=True, duration=4.0), out=out, err=_CapturedLines())
-    hop = engine_hop("cached", 1600, RATE)  # the default engine's
+    hop = engine_hop("cached", 1600, RATE, build_model("speech", "samplecnn").strides())  # the default engine's
     assert 4 * RATE - hop < totals.samples <= 4 * RATE  # the last whole hop within the 4 s
     assert [e["label"] for e in _events("".join(out.lines))] == ["low", "high"]
 
@@ -137,11 +137,12 @@ def test_weights_with_a_tuned_threshold_that_is_no_score_are_a_user_error(files,
 def test_live_view_shows_scores_and_detections(files: dict[str, Path]) -> None:
     result = _livecmd("listen", "--input", str(files["short"]), "--weights", str(files["weights"]), "--fast", "--device", "cpu")
     assert result.returncode == 0, result.stderr
-    for field in ("input level", "latency", "dropped", "recent detections", "high", "low", "_silence_", "tones.safetensors"):
+    for field in ("input", "latency", "dropped", "detections, newest first", "high", "low", "_silence_", "tones.safetensors"):
         assert field in result.stdout, field
     # the detection row: the word starts at 1.2 s and is decided within two ~0.1 s hops
     rows = re.findall(r"(\d+\.\d\d)\s+high\s+(\d\.\d\d)", result.stdout)
-    assert len(rows) == 1 and 1.2 < float(rows[0][0]) <= 1.2 + 0.21, result.stdout
+    assert len(rows) == 2 and rows[0] == rows[1], result.stdout  # in the last frame, then in the run's list
+    assert 1.2 < float(rows[0][0]) <= 1.2 + 0.21, result.stdout
     assert "every 101.25 ms" in result.stdout  # the default (cached) engine's hop, shown as it is
 
 
@@ -289,3 +290,29 @@ def test_missing_portaudio_says_how_to_install_it_or_use_input() -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert "apt-get install libportaudio2" in result.stderr and "--input FILE" in result.stderr
+
+
+def test_the_live_view_at_80_by_24_shows_a_detection_before_the_clip_ends(files: dict[str, Path]) -> None:
+    """The real loop on a 2.6-s clip into a recording 80 × 24 terminal: the frame that first
+    shows the word's detection was drawn at a stream time before the clip's end."""
+    import io
+
+    from rich.console import Console
+
+    from livecmd import audio
+    from livecmd.recognizer import Recognizer
+    from livecmd.sinks import LiveView
+    from livecmd.stream import listen as live
+
+    console = Console(width=80, height=24, record=True, force_terminal=True, color_system=None, file=io.StringIO())
+    rec = Recognizer(files["weights"], device="cpu")
+    ring, source, heard = live.open_source(rec, audio.load(files["short"], RATE), None, realtime=True)
+    view = LiveView(rec.labels, rec.thresholds, rec.describe(), f"{rec.engine_name}; input {heard}", console)
+    live.run(ring, source, rec, [view])
+    text = console.export_text()
+    first = re.search(r"│\s+(1\.\d\d)\s+high\s+0\.\d\d", text)
+    assert first is not None, text
+    drawn_at = float(re.findall(r"stream (\d+\.\d) s", text[: first.start()])[-1])
+    assert 1.2 < float(first.group(1)) <= drawn_at + 0.05 < 2.6  # on screen while the clip still plays (stream time to 0.1 s)
+    frames = text.split("╭─ livecmd listen")[1:]  # the live frames, each redrawn over the last
+    assert frames and all(len(line) <= 80 for frame in frames[:-1] for line in frame.splitlines()[1:-1])

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from livecmd.stream.ring import Ring, window_ends
+from livecmd.stream.ring import Ring
 from livecmd.stream.sources import FileSource
 from tests.tones import RATE, stream
 
@@ -22,7 +22,7 @@ def test_ring_buffer_drops_oldest_when_full_and_counts_it() -> None:
     ring = Ring(1000)
     ring.write(_ramp(0, 600))
     ring.write(_ramp(600, 2500))  # longer than the ring: only its newest 1000 samples stay
-    assert (ring.written, ring.oldest, ring.dropped) == (2500, 1500, 1500)
+    assert (*ring.held(), ring.dropped) == (2500, 1500, 1500)
     np.testing.assert_array_equal(ring.read(2500, 1000), _ramp(1500, 2500))  # the newest survive
     assert ring.read(1600, 200) is None  # its first 100 samples were overwritten
 
@@ -63,19 +63,6 @@ def test_reading_ahead_of_the_writer_is_a_bug_not_a_window() -> None:
         ring.read(60, 10)
 
 
-def test_window_ends_land_on_the_hop_grid_and_batch_what_is_waiting() -> None:
-    ends = window_ends(next_end=16_000, written=21_000, oldest=0, length=16_000, hop=1_600, limit=16)
-    np.testing.assert_array_equal(ends, [16_000, 17_600, 19_200, 20_800])
-    assert len(window_ends(16_000, 15_999, 0, 16_000, 1_600, 16)) == 0
-    assert len(window_ends(16_000, 100_000, 0, 16_000, 1_600, 5)) == 5
-
-
-def test_a_reader_that_fell_behind_jumps_to_the_oldest_whole_window() -> None:
-    # next window would start at 4_000, but the ring only holds samples from 30_000 on
-    ends = window_ends(next_end=20_000, written=70_000, oldest=30_000, length=16_000, hop=1_600, limit=3)
-    np.testing.assert_array_equal(ends, [47_200, 48_800, 50_400])  # 20_000 + 17·1_600: the first start ≥ 30_000
-
-
 def test_concurrent_writer_never_tears_a_window() -> None:
     ring, stop = Ring(4_000), threading.Event()
 
@@ -107,12 +94,15 @@ def _windows_from_file(wave: np.ndarray, capacity: int, realtime: bool, length: 
     source.start()
     ends, windows, next_end = [], [], length
     while ring.wait_for(next_end, timeout=5.0):
-        for end in window_ends(next_end, ring.written, ring.oldest, length, hop, 4):
-            window = ring.read(int(end), length)
+        held = ring.held()
+        if next_end - length < held.oldest:  # fell behind: on to the first whole window
+            next_end += -(-(held.oldest - (next_end - length)) // hop) * hop
+        for end in range(next_end, min(held.written, next_end + 3 * hop) + 1, hop):
+            window = ring.read(end, length)
             if window is not None:
-                ends.append(int(end))
+                ends.append(end)
                 windows.append(window)
-            next_end = int(end) + hop
+            next_end = end + hop
         ring.release(next_end - length)
         time.sleep(delay)  # a slow model
     source.stop()

@@ -120,12 +120,14 @@ class _Watched:
 
 
 def _watch_engine(monkeypatch: pytest.MonkeyPatch, delay_s: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every batch the listen loop scores, whichever engine `listen` chose (`run` gets it third)."""
+    """Every batch the listen loop scores, whichever engine the recognizer chose (`run` gets
+    the recognizer third)."""
     calls: list[tuple[np.ndarray, np.ndarray]] = []
     real = listen_module.run
 
-    def run(ring, source, engine, *rest, **named):
-        return real(ring, source, _Watched(engine, calls, delay_s), *rest, **named)
+    def run(ring, source, recognizer, *rest, **named):
+        recognizer.engine = _Watched(recognizer.engine, calls, delay_s)
+        return real(ring, source, recognizer, *rest, **named)
 
     monkeypatch.setattr(listen_module, "run", run)
     return calls

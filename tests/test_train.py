@@ -231,8 +231,9 @@ def test_kept_epochs_average_into_weights_that_load_and_refuse_another_model(tmp
     mini = minidata.speech_twelve(tmp_path / "test_set")
     run = tmp_path / "run"
     stream_like = ("--optimizer", "adamw", "--keep-epochs", "--shift-ms", "1000", "--whole-words", "--cut-words", "0.3")
-    code, _, err = run_cli(["train", *_mini_args(mini.root, run, 3, *stream_like)], monkeypatch, capsys)
+    code, out, err = run_cli(["train", *_mini_args(mini.root, run, 3, *stream_like)], monkeypatch, capsys)
     assert code == 0, err
+    assert out.splitlines()[-1].startswith(f"livecmd train: weights in {run / 'best.safetensors'} ")  # said last
     kept = [run / f"epoch-{n}.safetensors" for n in (1, 2, 3)]
     assert [weights.read_meta(p).metrics["epoch"] for p in kept] == [1, 2, 3]
     recipe = weights.read_meta(kept[0]).extra["recipe"]

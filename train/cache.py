@@ -110,8 +110,12 @@ def build(
     except OSError as e:
         raise LivecmdError(f"cannot write the decoded-audio cache in {cache_dir} ({e.strerror}): pass --cache DIR") from None
 
+    console = console or Console(stderr=True)
+    if console.is_terminal:  # with the progress bar: where the disk space goes, the first time
+        console.print(f"decoding {len(sources):,} files once into {folder} (later runs reuse it; --cache DIR or "
+                      "$LIVECMD_CACHE puts it elsewhere)", soft_wrap=True, highlight=False)
     try:
-        _write(tmp, sources, sample_rate, workers, console or Console(stderr=True))
+        _write(tmp, sources, sample_rate, workers, console)
     except BaseException as e:  # Ctrl-C or a full disk: leave no half cache behind
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from livecmd.domains import Domain, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.models import probabilities
 from train import precision
-from train.datasets import load
+from train.datasets import Clip, Decoded, load
 from train.datasets.speech_commands import scoring_label
 from train.datasets.windows import Windows
 
@@ -145,6 +146,7 @@ def evaluate(domain: str, data: str | Path, weights_path: str | Path, split: str
     clips = decoded.clips(split)
     if not clips:
         raise LivecmdError(f"{decoded.index.root} has no usable {split} clips: try --split valid or test")
+    _warn_if_trained_on(weights_path, loaded.meta, decoded, split, clips)
     dataset = Windows(decoded.cache, clips, loaded.meta.input_samples, segments=dom.segments)
     loader = scoring_loader(dataset, dom.segments, batch_size, max(1, cpus // 2) if workers is None else workers, dev.type == "cuda")
     scores = clip_scores(loaded.model, loader, dev, dtype, dom.multi_label, Console(stderr=True))
@@ -159,6 +161,20 @@ def evaluate(domain: str, data: str | Path, weights_path: str | Path, split: str
     if as_json:
         print(json.dumps(result), flush=True)  # plain print: one line, whatever the terminal width
     return result
+
+
+def _warn_if_trained_on(weights_path: str | Path, meta: weights.WeightsMeta, decoded: Decoded, split: str, clips: list[Clip]) -> None:
+    """One line on stderr when the weights say they trained on this dataset and some of the
+    scored clips are in its train split (the 12-class test set's `test` is every clip): that
+    score is not on unseen speakers."""
+    said = weights.trained_on(weights_path, meta, decoded.index.root)
+    if said is None:
+        return
+    trained = {c.path for c in decoded.index.clips("train")}
+    seen = sum(c.path in trained for c in clips)
+    if seen:
+        print(f"livecmd eval: warning: {seen:,} of the {len(clips):,} {split} clips are from speakers these weights trained on "
+              f"({said}); --split valid scores the held-out ones", file=sys.stderr, flush=True)
 
 
 def _report(result: dict[str, Any], domain: Domain, console: Console) -> None:

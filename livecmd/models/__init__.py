@@ -9,12 +9,22 @@ from torch import nn
 
 from livecmd.domains import Domain, get_domain
 from livecmd.errors import LivecmdError
+from livecmd.models.blocks import SAMPLE_LEVEL
 from livecmd.models.networks import ReSE2Multi, SampleCNN
 
 ARCHS: dict[str, type[nn.Module]] = {"samplecnn": SampleCNN, "rese2multi": ReSE2Multi}
 """Architecture name (as on the command line and in weights metadata) → model class."""
 
 STEM_FILTERS = 128
+
+__all__ = ["ARCHS", "SAMPLE_LEVEL", "STEM_FILTERS", "build_model", "config_for", "count_parameters", "foldable", "probabilities"]
+
+
+def foldable(arch: str) -> bool:
+    """Whether the fast CPU engines run architecture `arch` (a weights file's `arch`): those
+    whose model offers `folding()`, SampleCNN. ReSE-2-Multi's squeeze-excitation gates depend
+    on the whole window, so its rows could not come from a cache shared by overlapping windows."""
+    return hasattr(ARCHS.get(arch), "folding")
 
 
 def block_filters(blocks: int) -> tuple[int, ...]:

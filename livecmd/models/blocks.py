@@ -10,6 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+SAMPLE_LEVEL = 3
+"""Taps of every conv and rows of every max-pool (and the stem's stride): the paper's sample level."""
+
 
 def stem(filters: int) -> nn.Sequential:
     """Strided conv (size 3, stride 3) → BN → ReLU: the first layer of both models.
@@ -17,7 +20,7 @@ def stem(filters: int) -> nn.Sequential:
     (batch, 1, samples) → (batch, filters, samples // 3).
     """
     return nn.Sequential(
-        nn.Conv1d(1, filters, kernel_size=3, stride=3),
+        nn.Conv1d(1, filters, kernel_size=SAMPLE_LEVEL, stride=SAMPLE_LEVEL),
         nn.BatchNorm1d(filters),
         nn.ReLU(),
     )
@@ -28,10 +31,10 @@ class BasicBlock(nn.Sequential):
 
     def __init__(self, in_filters: int, out_filters: int):
         super().__init__(
-            nn.Conv1d(in_filters, out_filters, kernel_size=3, padding=1),
+            nn.Conv1d(in_filters, out_filters, kernel_size=SAMPLE_LEVEL, padding=SAMPLE_LEVEL // 2),
             nn.BatchNorm1d(out_filters),
             nn.ReLU(),
-            nn.MaxPool1d(3, ceil_mode=True),
+            nn.MaxPool1d(SAMPLE_LEVEL, ceil_mode=True),
         )
 
 
@@ -66,11 +69,11 @@ class ReSEBlock(nn.Module):
     def __init__(self, in_filters: int, out_filters: int):
         super().__init__()
         self.residual = nn.Sequential(
-            nn.Conv1d(in_filters, out_filters, kernel_size=3, padding=1),
+            nn.Conv1d(in_filters, out_filters, kernel_size=SAMPLE_LEVEL, padding=SAMPLE_LEVEL // 2),
             nn.BatchNorm1d(out_filters),
             nn.ReLU(),
             nn.Dropout(0.2),
-            nn.Conv1d(out_filters, out_filters, kernel_size=3, padding=1),
+            nn.Conv1d(out_filters, out_filters, kernel_size=SAMPLE_LEVEL, padding=SAMPLE_LEVEL // 2),
             nn.BatchNorm1d(out_filters),
             SqueezeExcitation(out_filters),
         )
@@ -79,7 +82,7 @@ class ReSEBlock(nn.Module):
             if in_filters == out_filters
             else nn.Sequential(nn.Conv1d(in_filters, out_filters, kernel_size=1), nn.BatchNorm1d(out_filters))
         )
-        self.pool = nn.Sequential(nn.ReLU(), nn.MaxPool1d(3, ceil_mode=True))
+        self.pool = nn.Sequential(nn.ReLU(), nn.MaxPool1d(SAMPLE_LEVEL, ceil_mode=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.residual(x) + self.shortcut(x))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from livecmd.models.blocks import BasicBlock, ReSEBlock, stem
+from livecmd.models.blocks import SAMPLE_LEVEL, BasicBlock, ReSEBlock, stem
 
 
 def _stack(block: type[nn.Module], stem_filters: int, filters: tuple[int, ...]) -> nn.ModuleList:
@@ -33,6 +33,19 @@ class SampleCNN(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return self.head(x.amax(dim=2))
+
+    def folding(self) -> tuple[list[tuple[nn.Conv1d, nn.BatchNorm1d]], nn.Linear]:
+        """What the fast CPU engines (`livecmd.stream.folded`) compute this model from: each
+        layer's conv and batch norm, stem first (the stem: a `SAMPLE_LEVEL`-sample filter at
+        stride `SAMPLE_LEVEL`, then ReLU; each block: a "same" conv of `SAMPLE_LEVEL` taps,
+        ReLU, a ceil-mode max-pool of `SAMPLE_LEVEL` rows), and the classifier after the
+        global max (dropout is off in eval mode)."""
+        return [(layer[0], layer[1]) for layer in self.layers], self.head[-1]
+
+    def strides(self) -> tuple[int, ...]:
+        """Input samples per output row of each layer, stem first: 3, 9, 27, ... Windows whose
+        ends are a multiple of layer k's stride apart share that layer's row grid."""
+        return tuple(SAMPLE_LEVEL ** (k + 1) for k in range(len(self.layers)))
 
 
 class ReSE2Multi(nn.Module):

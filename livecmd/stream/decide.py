@@ -13,6 +13,7 @@ multi-label model (scene events, music tags) each label fires on its own. `_sile
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -25,14 +26,15 @@ DEFAULT_THRESHOLD = 0.5  # for weights that carry no tuned threshold of their ow
 
 @dataclass(frozen=True)
 class Detection:
-    """One event. `time` is in seconds of stream time (0 = the stream's first sample): the end
-    of the window whose smoothed score crossed the threshold, i.e. the moment in the audio by
-    which the word had been heard. `score` is that smoothed score."""
+    """One event: `label` fired. `time` is in seconds of stream time (0 = the stream's first
+    sample): the end of the window whose smoothed score crossed the threshold, i.e. the moment
+    in the audio by which the word had been heard. `score` is that smoothed score in [0, 1];
+    `end` the same moment as an exact sample index."""
 
-    time: float
     label: str
+    time: float
     score: float
-    end: int  # the window's end, as an absolute sample index
+    end: int
 
 
 @dataclass(frozen=True)
@@ -46,25 +48,21 @@ class DecideSettings:
     hold_windows: int = 1  # windows in a row the smoothed score must stay at or above the threshold
 
 
-def parse_thresholds(specs: tuple[str, ...] | list[str], labels: tuple[str, ...], default: float = DEFAULT_THRESHOLD) -> tuple[float, ...]:
-    """Per-label thresholds from `--threshold` values: `0.6` sets every label, `yes=0.8` one
-    label (later values win). Raises LivecmdError for unknown labels or values outside (0, 1]."""
-    thresholds = dict.fromkeys(labels, default)
-    for spec in specs:
-        label, _, value = spec.rpartition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = float("nan")
-        if not 0.0 < number <= 1.0:
-            raise LivecmdError(f"--threshold {spec!r}: give a score in (0, 1], as 0.6 or LABEL=0.6")
-        if not label:
-            thresholds = dict.fromkeys(labels, number)
-        elif label in thresholds:
-            thresholds[label] = number
-        else:
-            raise LivecmdError(f"--threshold {spec!r}: the model has no label {label!r} ({', '.join(labels)})")
-    return tuple(thresholds[label] for label in labels)
+def label_thresholds(
+    labels: tuple[str, ...], default: float = DEFAULT_THRESHOLD, every: float | None = None,
+    per_label: Mapping[str, float] | None = None,
+) -> tuple[float, ...]:
+    """One threshold per label: `every` (else `default`) for all labels, then `per_label`
+    ({label: score}) over it. A user error for an unknown label or a score outside (0, 1]."""
+    thresholds = dict.fromkeys(labels, default if every is None else every)
+    for label, value in (per_label or {}).items():
+        if label not in thresholds:
+            raise LivecmdError(f"threshold {label}={value}: the model has no label {label!r} ({', '.join(labels)})")
+        thresholds[label] = value
+    for label, value in thresholds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+            raise LivecmdError(f"threshold {value!r} for {label!r}: give a score in (0, 1], as 0.6")
+    return tuple(float(thresholds[label]) for label in labels)
 
 
 class Decider:
@@ -101,5 +99,5 @@ class Decider:
                 fire = np.arange(len(row)) == np.argmax(np.where(fire, row, -1.0))
             for j in np.flatnonzero(fire):
                 self._last[j] = end
-                detections.append(Detection(float(end) / s.sample_rate, s.labels[j], float(row[j]), int(end)))
+                detections.append(Detection(s.labels[j], float(end) / s.sample_rate, float(row[j]), int(end)))
         return smoothed, detections

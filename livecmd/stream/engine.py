@@ -9,10 +9,11 @@ with `--engine` (`make_engine`):
 - `folded`: SampleCNN folded into time-major matrix products (`livecmd.stream.folded`), in
   bf16 on CPUs with bf16 matrix units, each window computed in full, at any hop.
 - `cached`: `folded` plus a cache of the rows that consecutive windows share
-  (`livecmd.stream.overlap`), with the hop rounded to a multiple of `CACHE_GRID` samples.
+  (`livecmd.stream.overlap`), with the hop rounded to the row grid of its `CACHED_LAYERS`.
 
-`auto` picks `folded` on a CPU for SampleCNN (windows at exactly the hop asked for; `cached`
-rounds it) and `torch` otherwise (CUDA, ReSE-2-Multi).
+`auto` picks `cached` on a CPU for SampleCNN (the same decisions as a full forward on real
+speech, at the hop rounded to its grid: 100 ms -> 101.25 ms; `--engine folded` keeps the hop
+exact) and `torch` otherwise (CUDA, ReSE-2-Multi).
 Measured on the 2-core dev box (speech SampleCNN, one thread, `benchmarks/listen_speed.py`,
 `listen --fast` on 2 minutes of real speech): cached ≈ 2,000 windows/s at a 101.25 ms hop and
 ≈ 3,700 at 10.125 ms, folded ≈ 340, torch ≈ 115, against ≈ 90-130 for the naive batch-1
@@ -25,7 +26,7 @@ import ctypes
 import ctypes.util
 import platform
 from contextlib import nullcontext
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -152,13 +153,14 @@ class TorchEngine:
 
 
 ENGINES = ("auto", "cached", "folded", "torch")
-"""`--engine` choices; `auto` is `folded` on a CPU for SampleCNN, `torch` otherwise."""
+"""`--engine` choices; `auto` is `cached` on a CPU for SampleCNN, `torch` otherwise."""
 
-CACHE_GRID = 81
-"""The `cached` engine's hop is a multiple of this many samples (3^4; 5.06 ms at 16 kHz), so
-that the rows of the stem and of the first three blocks, and block 4's conv outputs, lie on one
-grid for all windows and come from the cache: a window at a 101.25 ms hop then costs about 15%
-of a full forward (speech SampleCNN)."""
+CACHED_LAYERS = 4
+"""The `cached` engine rounds its hop to the row stride of the model's first this many layers
+(SampleCNN: the stem and three blocks, 3^4 = 81 samples, 5.06 ms at 16 kHz), so that their rows,
+and the next block's conv outputs, lie on one grid for all windows and come from the cache: a
+window at a 101.25 ms hop then costs about 15% of a full forward (speech SampleCNN). A deeper
+grid would save little more and round the hop by up to 7.6 ms."""
 
 PRECISIONS = ("auto", "bf16", "fp32")
 """`--precision` of the folded engines; `auto` is bf16 on CPUs with bf16 matrix units."""
@@ -173,7 +175,7 @@ def choose_engine(kind: str, precision: str, foldable: bool, device: torch.devic
         raise LivecmdError(f"unknown --precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if kind == "auto":
         # cached: the same decisions as full recompute on real speech (docs/performance.md), at a
-        # hop rounded to its 81-sample grid (100 ms -> 101.25 ms); --engine folded keeps it exact.
+        # hop rounded to its grid (100 ms -> 101.25 ms); --engine folded keeps it exact.
         kind = "cached" if device.type == "cpu" and foldable else "torch"
     if kind == "torch":
         if precision == "bf16":
@@ -186,13 +188,15 @@ def choose_engine(kind: str, precision: str, foldable: bool, device: torch.devic
     return kind
 
 
-def engine_hop(kind: str, hop: int, length: int) -> int:
+def engine_hop(kind: str, hop: int, length: int, strides: Sequence[int] = ()) -> int:
     """The hop in samples that `kind` scores windows at for a requested `hop` (0 < hop ≤
-    length): the nearest multiple of `CACHE_GRID` within the window for `cached`, `hop` itself
-    for the others."""
-    if kind != "cached" or length < CACHE_GRID:
+    length): for `cached`, the nearest multiple within the window of the row stride of the
+    model's first `CACHED_LAYERS` layers (`strides`: the model's `strides()`); `hop` itself for
+    the others."""
+    if kind != "cached" or len(strides) < CACHED_LAYERS or length < strides[CACHED_LAYERS - 1]:
         return hop
-    return min(max(1, round(hop / CACHE_GRID)), length // CACHE_GRID) * CACHE_GRID
+    grid = strides[CACHED_LAYERS - 1]
+    return min(max(1, round(hop / grid)), length // grid) * grid
 
 
 def make_engine(

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from livecmd.models import ARCHS
-from livecmd.models.networks import SampleCNN
+from livecmd.models import SAMPLE_LEVEL
 
-TAPS = 3
-"""Every conv of SampleCNN has 3 taps and every pool takes 3 rows (the paper's sample level)."""
+TAPS = SAMPLE_LEVEL
+"""Every conv's taps and every pool's rows, as the model defines them (`SampleCNN.folding`)."""
 
 
 @dataclass(frozen=True)
@@ -55,22 +54,16 @@ class Folded:
         return rows
 
 
-def foldable_arch(arch: str) -> bool:
-    """Whether `fold` takes models of architecture `arch` (a weights file's `arch`): SampleCNN.
-    ReSE-2-Multi's squeeze-excitation gates depend on the whole window, so its rows could not
-    come from a cache shared by overlapping windows."""
-    return ARCHS.get(arch) is SampleCNN
-
-
 def fold(model: nn.Module, input_samples: int, dtype: torch.dtype = torch.float32) -> Folded:
-    """`model` (a SampleCNN) as time-major folded layers, the blocks' weights in `dtype`."""
-    if not isinstance(model, SampleCNN):
+    """`model` (one with `folding()`: SampleCNN) as time-major folded layers, the blocks'
+    weights in `dtype`."""
+    if not hasattr(model, "folding"):
         raise ValueError(f"only SampleCNN can be folded, not {type(model).__name__}")
-    stem_conv, stem_bn = model.layers[0][0], model.layers[0][1]
-    blocks = tuple(_fold(block[0], block[1], dtype) for block in model.layers[1:])
-    linear = model.head[-1]
+    layers, linear = model.folding()
+    (stem_conv, stem_bn), *blocks = layers
     head = Layer(linear.weight.detach().t().contiguous().float(), linear.bias.detach().float().clone())
-    return Folded(_fold(stem_conv, stem_bn, torch.float32), blocks, head, dtype, input_samples)
+    folded_blocks = tuple(_fold(conv, bn, dtype) for conv, bn in blocks)
+    return Folded(_fold(stem_conv, stem_bn, torch.float32), folded_blocks, head, dtype, input_samples)
 
 
 def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d, dtype: torch.dtype) -> Layer:

@@ -1,8 +1,8 @@
-"""The ring buffer between an audio source and the scheduler that cuts windows.
+"""The ring buffer between an audio source and the reader that feeds the recognizer.
 
 Positions are absolute sample indices: sample `i` is the i-th sample since the stream started,
 however often the ring has wrapped since. The source writes (from PortAudio's audio thread or
-the file reader's thread); the scheduler reads windows ending at chosen positions. When the
+the file reader's thread); the reader takes the samples written since its last read. When the
 reader falls more than the capacity behind, the writer overwrites the oldest audio (never
 refuses the newest) and counts the samples that no window had read as dropped.
 """
@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
 _STAMPS = 4096
 """Recent writes whose arrival times are kept (4096 blocks of 20 ms: 80 s of history)."""
+
+
+class Held(NamedTuple):
+    """The samples a ring holds: absolute indices [oldest, written)."""
+
+    written: int
+    oldest: int
 
 
 class Ring:
@@ -46,12 +54,14 @@ class Ring:
 
     @property
     def written(self) -> int:
+        """Samples written so far."""
         return self._written
 
-    @property
-    def oldest(self) -> int:
-        """The oldest sample still held."""
-        return max(0, self._written - self.capacity)
+    def held(self) -> Held:
+        """What the ring holds now, both ends read under the lock: between two separate reads
+        the writer may move on, and a reader would see an `oldest` past its `written`."""
+        with self._changed:
+            return Held(self._written, max(0, self._written - self.capacity))
 
     @property
     def dropped(self) -> int:
@@ -87,6 +97,12 @@ class Ring:
             self._stamps += 1
             self._changed.notify_all()
 
+    def lose(self, samples: int) -> None:
+        """`samples` never reached the ring (the audio driver discarded them): count them as
+        dropped. Stream positions do not move: the ring holds only what arrived."""
+        with self._changed:
+            self._dropped += max(0, samples)
+
     def read(self, end: int, length: int, out: np.ndarray | None = None) -> np.ndarray | None:
         """The window of samples [end - length, end) as float32 (length,), copied into `out`
         when given; None when part of it is no longer held (overwritten because the reader
@@ -96,7 +112,7 @@ class Ring:
             if end > self._written:
                 raise ValueError(f"window ending at sample {end} is not written yet ({self._written} written)")
             start = end - length
-            if start < self.oldest:
+            if start < self._written - self.capacity:
                 return None
             at = start % self.capacity
             first = min(length, self.capacity - at)
@@ -156,20 +172,3 @@ class Ring:
         out = np.full(len(index), np.nan)
         out[known] = times[index[known]]
         return out
-
-
-def window_ends(next_end: int, written: int, oldest: int, length: int, hop: int, limit: int) -> np.ndarray:
-    """Ends (absolute sample indices, exclusive) of the windows to read now, oldest first.
-
-    Windows of `length` samples end on the grid `next_end + k * hop`; those fully written are
-    due, at most `limit` of them (one batch). When the reader fell behind so far that the next
-    window's start was overwritten (before `oldest`), it jumps to the first grid window that is
-    still whole: the oldest audio is the audio given up.
-    """
-    if next_end - length < oldest:
-        behind = oldest - (next_end - length)
-        next_end += -(-behind // hop) * hop
-    if written < next_end:
-        return np.zeros(0, dtype=np.int64)
-    count = min((written - next_end) // hop + 1, limit)
-    return next_end + hop * np.arange(count, dtype=np.int64)

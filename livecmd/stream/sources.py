@@ -13,10 +13,11 @@ import sys
 import threading
 import time
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import soxr
+from rich.table import Table
 
 from livecmd.errors import LivecmdError
 from livecmd.stream.ring import Ring
@@ -59,6 +60,21 @@ def input_devices() -> list[dict[str, Any]]:
         raise LivecmdError(f"PortAudio cannot list the audio devices ({e}); use --input FILE") from None
 
 
+def device_table(devices: Sequence[dict[str, Any]]) -> Table:
+    """The audio input devices as `--list-devices` prints them (`input_devices()` rows)."""
+    table = Table(title="Audio input devices (use --mic INDEX or --mic NAME)")
+    if not devices:
+        table.caption = "none: PortAudio sees no capture device here; use --input FILE"
+    for column in ("index", "name", "host API", "channels", "default rate", "default"):
+        table.add_column(column, justify="right" if column in ("index", "channels", "default rate") else "left")
+    for d in devices:
+        table.add_row(
+            str(d["index"]), d["name"], d["hostapi"], str(d["channels"]),
+            f"{d['rate']:.0f} Hz", "*" if d["default"] else "",
+        )
+    return table
+
+
 def find_microphone(mic: str | None) -> int:
     """The PortAudio index of the input device `mic` names (an index, or part of a name as
     `--list-devices` shows it); the default input when None. A user error when there is none."""
@@ -91,6 +107,37 @@ class Source(Protocol):
     def stop(self) -> None: ...
 
 
+class Capture:
+    """PortAudio's input callback: each block into the ring, through a streaming resampler when
+    the device captures at another rate than the model's, and the input PortAudio says it
+    discarded (an input overflow: this process did not take the blocks in time) counted as
+    dropped audio. How much was lost comes from the blocks' capture timestamps where the host
+    API gives them (the gap between where this block starts and where the last one ended);
+    without them, one block, the least an overflow loses."""
+
+    def __init__(self, ring: Ring):
+        self.ring = ring
+        self.last = time.monotonic()  # when the last block arrived
+        self._capture_rate = self._sample_rate = 0
+        self._resampler: soxr.ResampleStream | None = None
+        self._next_adc: float | None = None  # the capture time the next block should start at
+
+    def rate(self, capture_rate: int, sample_rate: int) -> None:
+        """Blocks come at `capture_rate` Hz and go into the ring at `sample_rate`."""
+        self._capture_rate, self._sample_rate = capture_rate, sample_rate
+        self._resampler = None if capture_rate == sample_rate else soxr.ResampleStream(capture_rate, sample_rate, 1, dtype="float32")
+
+    def __call__(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
+        self.last = time.monotonic()
+        adc = float(getattr(when, "inputBufferAdcTime", 0.0) or 0.0)  # 0: the host API gives no times
+        if status.input_overflow:
+            gap = round((adc - self._next_adc) * self._capture_rate) if adc and self._next_adc else 0
+            self.ring.lose(round(max(gap, frames) * self._sample_rate / self._capture_rate))
+        self._next_adc = adc + frames / self._capture_rate if adc else None
+        block = indata[:, 0]
+        self.ring.write(block if self._resampler is None else self._resampler.resample_chunk(block))
+
+
 class MicSource:
     """Captures mono float32 from PortAudio input device `device` into the ring at `sample_rate`.
 
@@ -100,9 +147,10 @@ class MicSource:
     which keeps its filter state across blocks (resampling each block alone would click at
     every block edge).
 
-    The callback runs on PortAudio's audio thread and only copies the block into the ring
-    (through the resampler's C code when there is one, microseconds a block): anything slower
-    there would make the driver drop audio before we ever see it.
+    The callback (`Capture`) runs on PortAudio's audio thread and only copies the block into the
+    ring (through the resampler's C code when there is one, microseconds a block): anything
+    slower there would make the driver drop audio before we ever see it; what it drops anyway
+    is counted as dropped.
 
     A microphone can vanish mid-stream (unplugged, its sound server stopped). PortAudio then
     ends the stream (its finished callback runs) or, with some drivers, simply stops calling
@@ -118,7 +166,7 @@ class MicSource:
         self.failure: str | None = None
         self._sd = sd
         self._stopping = threading.Event()
-        self._last = time.monotonic()  # when the last block arrived
+        self._capture = Capture(ring)
         self._started = 0.0
         self._watchdog = threading.Thread(target=self._watch, name="livecmd-mic-watchdog", daemon=True)
         rates = [capture_rate] if capture_rate is not None else list(dict.fromkeys([sample_rate, round(info["default_samplerate"])]))
@@ -138,12 +186,10 @@ class MicSource:
                 "pick another input with --mic or another --mic-rate, see --list-devices"
             )
         self.capture_rate = rate
-        self._resampler = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32")
+        self._capture.rate(rate, sample_rate)
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
-        self._last = time.monotonic()
-        block = indata[:, 0]
-        self.ring.write(block if self._resampler is None else self._resampler.resample_chunk(block))
+        self._capture(indata, frames, when, status)
 
     def _finished(self) -> None:
         """PortAudio ended the stream: our own stop, or the device went away."""
@@ -155,9 +201,9 @@ class MicSource:
         while not self._stopping.wait(0.1):
             now = time.monotonic()
             if now - tick > 1.0:  # this process was suspended (Ctrl-Z, a sleeping laptop): no fault of the device
-                self._last = now
+                self._capture.last = now
             tick = now
-            if now - self._last > STALL_SECONDS:
+            if now - self._capture.last > STALL_SECONDS:
                 self._fail(f"it sent no audio for {STALL_SECONDS:g} s")
                 return
 
@@ -169,7 +215,7 @@ class MicSource:
         self.ring.close()
 
     def start(self) -> None:
-        self._started = self._last = time.monotonic()
+        self._started = self._capture.last = time.monotonic()
         self._stream.start()
         self._watchdog.start()
 

@@ -1,0 +1,236 @@
+"""The Python API of the live recognizer: `Recognizer` turns audio into `Detection`s, and
+`listen()` yields them from the microphone or a clip.
+
+    import livecmd
+    rec = livecmd.Recognizer()                     # the shipped speech model
+    for chunk in my_audio_chunks():                # float32 mono at rec.sample_rate, any size
+        for d in rec.feed(chunk):
+            print(d.label, d.time, d.score)
+
+`livecmd listen` is this same recognizer between a source (microphone, clip) and its sinks
+(the live view, JSON lines), so a program gets the command line's decisions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from livecmd import audio
+from livecmd.domains import SAMPLE_RATE, get_domain
+from livecmd.errors import LivecmdError
+from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
+
+__all__ = ["Detection", "Recognizer", "Scored", "listen"]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What one `Recognizer.score` call did: the windows it scored, ending at `ends` (absolute
+    sample indices, (windows,)), their smoothed scores (windows, labels) and the detections."""
+
+    ends: np.ndarray
+    scores: np.ndarray
+    detections: list[Detection]
+
+
+class Recognizer:
+    """Commands from a stream of audio: sliding windows, the model, smoothing and thresholds.
+
+    `weights`: a .safetensors file (None: the shipped speech model). `threshold`: the smoothed
+    score that fires a label (None: what the weights were tuned for, else 0.5); `thresholds`:
+    `{label: score}` over it for some labels. `device`: auto, cpu or cuda. `engine`: auto, cached,
+    folded or torch (`livecmd.stream.engine`); `auto` is `cached` on a CPU for SampleCNN, whose
+    hop is rounded to a multiple of 81 samples (100 ms -> 101.25 ms). A window of the model's
+    length ends every `hop_ms`; scores are averaged over `smooth_ms`; after an event no other
+    fires for `refractory_ms` (per label for multi-label models); a label fires only once its
+    smoothed score has stayed above its threshold for `hold_ms` (None: what the weights were tuned
+    for, else 0: the first window above fires). `precision`: the cached and
+    folded engines' auto, bf16 or fp32. `threads`: torch's CPU threads, process-wide (None
+    leaves torch's setting). Up to `max_batch` windows are scored in one pass.
+
+    Not thread-safe: feed it from one thread.
+    """
+
+    def __init__(
+        self, weights: str | Path | None = None, *, threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
+        device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
+        refractory_ms: float = 1000.0, hold_ms: float | None = None, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
+    ):
+        import torch
+
+        from livecmd import weights as weights_files
+        from livecmd.compute import pick_device
+        from livecmd.models import foldable
+        from livecmd.stream.engine import choose_engine, describe, engine_hop, keep_heap, make_engine
+
+        if not hop_ms > 0:
+            raise LivecmdError(f"hop {hop_ms:g} ms: give a positive hop, e.g. 100")
+        if not smooth_ms >= 0:
+            raise LivecmdError(f"smoothing {smooth_ms:g} ms: give 0 (no smoothing) or more")
+        if not refractory_ms >= 0:
+            raise LivecmdError(f"refractory time {refractory_ms:g} ms: give 0 or more")
+        if hold_ms is not None and not hold_ms >= 0:
+            raise LivecmdError(f"hold {hold_ms:g} ms: give 0 (fire on the first window above the threshold) or more")
+        if max_batch < 1:
+            raise LivecmdError(f"max_batch {max_batch}: give 1 or more")
+        self.weights = Path(weights) if weights is not None else weights_files.shipped("speech")
+        meta = weights_files.read_meta(self.weights)
+        domain = get_domain(meta.domain)
+        self.meta = meta
+        self.sample_rate: int = meta.sample_rate
+        self.window_samples: int = meta.input_samples
+        self.device = pick_device(device)
+        kind = choose_engine(engine, precision, foldable(meta.arch), self.device)
+        hop = round(hop_ms * self.sample_rate / 1000)
+        if not 0 < hop <= self.window_samples:
+            raise LivecmdError(
+                f"hop {hop_ms:g} ms: the hop must be between one sample and the model's window "
+                f"({1000 * self.window_samples / self.sample_rate:g} ms)")
+        model = weights_files.load(self.weights, self.device).model
+        strides = model.strides() if hasattr(model, "strides") else ()
+        self.hop: int = engine_hop(kind, hop, self.window_samples, strides)
+        """Samples between consecutive windows' ends (the engine's, maybe rounded)."""
+
+        # Scores are decided per command: a model's outputs that count as the same label (a
+        # 31-class speech model's filler words, all `_unknown_`) are added up first.
+        counted = domain.counted_as(meta.labels)
+        self.labels: tuple[str, ...] = tuple(dict.fromkeys(counted)) if counted == meta.labels else tuple(
+            label for label in domain.test_labels if label in counted)
+        self._merge = None if counted == meta.labels else np.array(
+            [[c == label for label in self.labels] for c in counted], dtype=np.float32)
+        tuned = weights_files.listen_settings(meta, self.weights)
+        kept = {label: value for label, value in tuned.label_thresholds.items() if label in self.labels and threshold is None}
+        self.thresholds: tuple[float, ...] = label_thresholds(self.labels, tuned.threshold, threshold, {**kept, **(thresholds or {})})
+        """The smoothed score that fires each of `labels`."""
+
+        keep_heap()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.engine = make_engine(kind, model, self.device, domain.multi_label, self.window_samples,
+                                  len(meta.labels), max_batch, self.hop, precision)
+        self.engine.warm_up()
+        self.engine_name: str = f"{describe(self.device)}, {self.engine.name} engine"
+        self._settings = DecideSettings(
+            labels=self.labels, thresholds=self.thresholds,
+            smooth_windows=max(1, round(smooth_ms * self.sample_rate / 1000 / self.hop)),
+            refractory=round(refractory_ms * self.sample_rate / 1000),
+            multi_label=domain.multi_label, sample_rate=self.sample_rate,
+            hold_windows=1 + round((tuned.hold_ms if hold_ms is None else hold_ms) * self.sample_rate / 1000 / self.hop),
+        )
+        self._max_batch = max_batch
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream: forget the audio, the smoothing and the refractory times; the next
+        sample fed is stream time 0."""
+        self._decider = Decider(self._settings)
+        self._samples = np.zeros(0, dtype=np.float32)  # stream samples from `_start` on
+        self._start = 0
+        self._next_end = self.window_samples  # the end of the next window to score
+        self.scores: np.ndarray = np.zeros(len(self.labels), dtype=np.float32)
+        """The smoothed scores of the newest window, (labels,)."""
+
+    @property
+    def position(self) -> int:
+        """Samples of stream time fed (or skipped) so far."""
+        return self._start + len(self._samples)
+
+    @property
+    def next_end(self) -> int:
+        """The stream sample at which the next window is complete: feeding less scores nothing."""
+        return self._next_end
+
+    def feed(self, samples: np.ndarray) -> list[Detection]:
+        """Add `samples` (float32 mono at `sample_rate`, any length) to the stream and return the
+        detections of the windows they completed, oldest first."""
+        return self.score(samples).detections
+
+    def score(self, samples: np.ndarray) -> Scored:
+        """`feed`, with the windows scored on the way and their smoothed scores."""
+        chunk = np.asarray(samples, dtype=np.float32)
+        if chunk.ndim != 1:
+            raise LivecmdError(f"feed mono samples, shape (samples,), not {chunk.shape}: mix channels first (livecmd.audio.to_mono)")
+        self._samples = np.concatenate([self._samples, chunk])
+        length, hop = self.window_samples, self.hop
+        count = max(0, (self.position - self._next_end) // hop + 1)
+        ends = self._next_end + hop * np.arange(count, dtype=np.int64)
+        parts, detections = [], []
+        for at in range(0, count, self._max_batch):
+            batch = ends[at : at + self._max_batch]
+            starts = batch - length - self._start
+            windows = np.lib.stride_tricks.sliding_window_view(self._samples, length)[starts[0] : starts[-1] + 1 : hop]
+            scores = self.engine(np.array(windows))  # a copy: the view is read-only
+            if self._merge is not None:
+                scores = scores @ self._merge
+            smoothed, fired = self._decider.update(batch, scores)
+            parts.append(smoothed)
+            detections += fired
+        if count:
+            self.scores = parts[-1][-1]
+            self._next_end = int(ends[-1]) + hop
+        self._forget(self._next_end - length)
+        smoothed = np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
+        return Scored(ends, smoothed, detections)
+
+    def flush(self) -> list[Detection]:
+        """The stream ended: feed the silence that lets its last word be heard whole (what a
+        microphone would go on hearing) and return the detections that gives."""
+        return self.feed(np.zeros(self.end_silence(self.position), dtype=np.float32))
+
+    def end_silence(self, samples: int) -> int:
+        """Samples of silence that, after a stream of `samples`, let its last word be heard
+        whole: a window less a hop, so the last samples reach the last window's far end, or
+        what a stream shorter than a window lacks to fill one."""
+        return max(self.window_samples - self.hop, self.window_samples - samples)
+
+    def skip(self, samples: int) -> None:
+        """`samples` of the stream were lost (a reader that fell behind): the windows that needed
+        them are given up, and the next one is the first whole window after the gap, on the
+        same grid of window ends."""
+        gap_end = self.position + samples
+        self._samples = np.zeros(0, dtype=np.float32)
+        self._start = gap_end
+        if self._next_end - self.window_samples < gap_end:
+            behind = gap_end - (self._next_end - self.window_samples)
+            self._next_end += -(-behind // self.hop) * self.hop
+
+    def _forget(self, keep_from: int) -> None:
+        """Drop the samples before stream sample `keep_from`: no window still to come needs them."""
+        drop = min(max(0, keep_from - self._start), len(self._samples))
+        if drop:
+            self._samples = self._samples[drop:]
+            self._start += drop
+
+    def describe(self) -> str:
+        """The model as the live view names it: file, arch, domain, labels, window and hop."""
+        m = self.meta
+        return (f"{self.weights.name} ({m.arch}, {m.domain}, {len(m.labels)} labels, "
+                f"{self.window_samples / self.sample_rate:g} s windows every {1000 * self.hop / self.sample_rate:g} ms)")
+
+
+def listen(input: str | Path | None = None, weights: str | Path | None = None, *, realtime: bool | None = None,
+           mic: str | None = None, **options) -> Iterator[Detection]:
+    """Detections as they happen, from the microphone (`input` None; `mic`: an input device's
+    index or part of its name, None for the default) or a clip (`input`: any file soundfile
+    decodes). A clip is read as fast as the model scores it, or at its own pace with
+    `realtime=True`; it is followed by a window of silence, as a microphone would go on
+    hearing the room, so its last word is heard whole. Other keyword options are the
+    `Recognizer`'s (threshold, device, engine, hop_ms, ...). Stops at the clip's end; from a
+    microphone, when the loop that iterates stops (break, Ctrl-C) or the device fails."""
+    from livecmd.stream import listen as live
+
+    if input is not None and mic is not None:
+        raise LivecmdError("listen to a clip (input) or a microphone (mic), not both")
+    device = None if input is not None else live.sources.find_microphone(mic)
+    clip = audio.load(input, SAMPLE_RATE) if input is not None else None
+    recognizer = Recognizer(weights, **options)
+    ring, source, _ = live.open_source(recognizer, clip, device, realtime=bool(realtime))
+    for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter())):
+        yield from step.detections
+    if source.failure is not None:
+        raise LivecmdError(source.failure)

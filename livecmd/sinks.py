@@ -1,0 +1,220 @@
+"""Where `livecmd listen`'s results go: the Rich live view, JSON lines, or a Python callback.
+
+A sink takes an `Update` after each pass of the listen loop (`show`) and is closed at the end
+(`close`). Adding a sink means adding a class here with those two methods.
+
+The live view keeps the latest numbers and draws them, at most `fps` times a second however
+fast the loop runs (a file in --fast mode gives hundreds of windows a second), in an 80×24
+terminal: the input level, stream time, latency and dropped audio, the device and the model,
+then side by side a bar per label and the detections, newest first. When it closes it leaves
+the last frame and every detection of the run below it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import IO, Callable, Protocol, Sequence
+
+import numpy as np
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from livecmd.stream.decide import Detection
+
+LEVEL_FLOOR_DB = -60.0
+"""The level meter's empty end, in dBFS (0 dBFS is full scale)."""
+
+MAX_BARS = 32
+"""More labels than this (MagnaTagATune's 50 tags) show the highest-scoring ones only; fewer
+when the terminal is not tall enough for them."""
+
+
+@dataclass(frozen=True)
+class Update:
+    """One pass of the listen loop: the newest window's smoothed scores (labels,), the input
+    level in dBFS, the stream time reached in seconds, the new detections with each one's
+    latency in ms, the decision latency (p50, p99) in ms of recent windows, and the seconds of
+    audio dropped so far."""
+
+    scores: np.ndarray
+    level_db: float
+    stream_s: float
+    detections: Sequence[Detection]
+    latencies_ms: Sequence[float]
+    latency_ms: tuple[float, float] | None
+    dropped_s: float
+
+
+class Sink(Protocol):
+    def show(self, update: Update) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLines:
+    """For programs: one JSON object per detection on `out`, flushed at once, and nothing else:
+    `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`."""
+
+    def __init__(self, out: IO[str]):
+        self.out = out
+
+    def show(self, update: Update) -> None:
+        for detection, latency in zip(update.detections, update.latencies_ms):
+            record = {"time": round(detection.time, 3), "label": detection.label,
+                      "score": round(detection.score, 4), "latency_ms": round(latency, 2)}
+            self.out.write(json.dumps(record) + "\n")
+        if update.detections:
+            self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class Callback:
+    """Calls `on_detection(detection)` for each detection, in stream order, on the listen loop's
+    thread (a slow callback delays scoring; audio waits in the ring meanwhile)."""
+
+    def __init__(self, on_detection: Callable[[Detection], None]):
+        self.on_detection = on_detection
+
+    def show(self, update: Update) -> None:
+        for detection in update.detections:
+            self.on_detection(detection)
+
+    def close(self) -> None:
+        pass
+
+
+class LiveView:
+    """The Rich live view for people. `show(update)` after each pass; `close()` at the end."""
+
+    def __init__(
+        self, labels: Sequence[str], thresholds: Sequence[float], model: str, device: str,
+        console: Console | None = None, fps: float = 15.0,
+    ):
+        self.labels = tuple(labels)
+        self.thresholds = np.asarray(thresholds, dtype=np.float32)
+        self.model = model
+        self.device = device
+        self.console = console or Console()
+        self.scores = np.zeros(len(self.labels), dtype=np.float32)
+        self.level_db = LEVEL_FLOOR_DB
+        self.stream_s = 0.0
+        self.latency_ms: tuple[float, float] | None = None  # (p50, p99)
+        self.dropped_s = 0.0
+        self.detections: list[tuple[Detection, float]] = []  # the whole run's, with latencies
+        self._period = 1.0 / fps
+        self._drawn = -float("inf")
+        self._live: Live | None = None
+
+    def show(self, update: Update) -> None:
+        """Take the newest numbers; redraw when the last redraw is old enough."""
+        self.scores = np.asarray(update.scores, dtype=np.float32)
+        self.level_db = update.level_db
+        self.stream_s = update.stream_s
+        self.detections.extend(zip(update.detections, update.latencies_ms))
+        self.latency_ms = update.latency_ms
+        self.dropped_s = update.dropped_s
+        self.refresh(force=bool(update.detections))  # a new detection shows at once
+
+    def refresh(self, force: bool = False) -> None:
+        import time
+
+        now = time.perf_counter()
+        if not force and now - self._drawn < self._period:
+            return
+        self._drawn = now
+        if self._live is None:
+            self._live = Live(self.render(), console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
+        else:
+            self._live.update(self.render(), refresh=True)
+
+    def close(self) -> None:
+        """Draw the final state and leave it on the screen, then every detection of the run."""
+        self.refresh(force=True)
+        if self._live is not None:
+            self._live.stop()
+        self.console.print(self._history())
+
+    def render(self) -> RenderableType:
+        status = self._status()
+        # what the terminal has left below the status panel: the panels' borders and the
+        # detections' header take 3 rows, and the last row stays free for the cursor
+        room = self.console.height - self._height(status) - 4
+        body = Table.grid(padding=(0, 1), expand=True)
+        body.add_column(ratio=1)
+        body.add_column(ratio=1)
+        bars, shown = self._bars(max(1, room))
+        body.add_row(bars, self._recent(max(1, shown)))
+        return Group(status, body)
+
+    def _height(self, renderable: RenderableType) -> int:
+        return len(self.console.render_lines(renderable, self.console.options, pad=False))
+
+    def _status(self) -> RenderableType:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, style="bold")
+        grid.add_column(overflow="fold")  # long names wrap rather than being cut
+        level = (min(max(self.level_db, LEVEL_FLOOR_DB), 0.0) - LEVEL_FLOOR_DB) / -LEVEL_FLOOR_DB
+        meter = Table.grid(padding=(0, 1))
+        meter.add_row(ProgressBar(total=1.0, completed=level, width=24), Text(f"{self.level_db:6.1f} dBFS"))
+        latency = "–" if self.latency_ms is None else f"p50 {self.latency_ms[0]:.1f} ms  p99 {self.latency_ms[1]:.1f} ms"
+        timing = Text(f"{self.stream_s:.1f} s   latency {latency}   dropped ")
+        timing.append(f"{self.dropped_s:.2f} s", style="bold red" if self.dropped_s else "")
+        grid.add_row("input", meter)
+        grid.add_row("stream", timing)
+        grid.add_row("device", self.device)
+        grid.add_row("model", self.model)
+        return Panel(grid, title="livecmd listen", title_align="left", border_style="cyan")
+
+    def _bars(self, room: int) -> tuple[RenderableType, int]:
+        """The score bars, as many labels as `room` rows allow (the highest scores first when
+        some are left out, shown in label order), and how many rows they take."""
+        order = np.arange(len(self.labels))
+        most = min(MAX_BARS, room)
+        if len(order) > most:
+            order = np.sort(np.argsort(-self.scores, kind="stable")[:most])
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(justify="right", no_wrap=True, overflow="ellipsis", max_width=18)
+        table.add_column(ratio=1)
+        table.add_column(justify="right", no_wrap=True)
+        for j in order:
+            over = self.scores[j] >= self.thresholds[j]
+            table.add_row(
+                Text(self.labels[j], style="bold green" if over else ""),
+                ProgressBar(total=1.0, completed=float(self.scores[j]), complete_style="green" if over else "bar.complete"),
+                f"{self.scores[j]:.2f}",
+            )
+        shown = "" if len(order) == len(self.labels) else f" (top {len(order)} of {len(self.labels)})"
+        return Panel(table, title=f"scores{shown}", title_align="left"), len(order)
+
+    def _recent(self, rows: int) -> RenderableType:
+        """The newest detections first, as many as fit beside the bars (`rows` lines in all)."""
+        newest = self.detections[-max(1, rows - 1):]
+        total = len(self.detections)
+        title = "detections, newest first" if len(newest) == total else f"newest {len(newest)} of {total} detections"
+        return Panel(_detection_table(reversed(newest)), title=title, title_align="left")
+
+    def _history(self) -> RenderableType:
+        if not self.detections:
+            return Text("no detections", style="dim")
+        table = _detection_table(self.detections)
+        table.title = f"{len(self.detections)} detection{'' if len(self.detections) == 1 else 's'}"
+        table.title_justify = "left"
+        return table
+
+
+def _detection_table(rows) -> Table:
+    table = Table(box=None, padding=(0, 1), expand=False)
+    for column in ("time s", "label", "score", "latency ms"):
+        table.add_column(column, justify="left" if column == "label" else "right", no_wrap=True,
+                         overflow="ellipsis", max_width=24 if column == "label" else None)
+    for detection, latency in rows:
+        table.add_row(f"{detection.time:.2f}", detection.label, f"{detection.score:.2f}", f"{latency:.1f}")
+    return table

@@ -1,0 +1,168 @@
+"""The Python API: `livecmd.Recognizer` and `livecmd.listen()`, on the real model code and real
+clips, against what `livecmd listen` decides."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import livecmd
+from livecmd import audio
+from livecmd.domains import DOMAINS, SPEECH_COMMANDS, UNKNOWN
+from livecmd.errors import LivecmdError
+from livecmd.stream import listen as live
+from livecmd.stream.ring import Ring
+from tests.conftest import REPO
+from tests.tones import RATE, save_tone_model, stream, write_clip
+
+DEMO = REPO / "examples" / "demo.wav"
+WORDS = [(1.3, "low"), (3.2, "high"), (5.1, "low"), (7.0, "high")]
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tone_model(tmp_path_factory.mktemp("recognizer") / "tones.safetensors")
+
+
+def _fed(rec: livecmd.Recognizer, wave: np.ndarray, sizes: list[int]) -> list[livecmd.Detection]:
+    """`wave` fed in chunks of the given sizes, in turn, then the end of the stream."""
+    found, at, i = [], 0, 0
+    while at < len(wave):
+        found += rec.feed(wave[at : at + sizes[i % len(sizes)]])
+        at += sizes[i % len(sizes)]
+        i += 1
+    return found + rec.flush()
+
+
+def test_the_demo_fed_in_1600_sample_chunks_gives_listens_detections() -> None:
+    result = subprocess.run([sys.executable, "-m", "livecmd", "listen", "--input", str(DEMO), "--json", "--fast"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    cli = [(e["label"], e["time"]) for e in map(json.loads, result.stdout.splitlines())]
+    rec = livecmd.Recognizer()  # the shipped speech model, the engine and threshold listen picks
+    assert rec.sample_rate == 16_000 and rec.labels == rec.meta.labels
+    found = _fed(rec, audio.load(DEMO, rec.sample_rate), [1600])
+    assert [(d.label, round(d.time, 3)) for d in found] == cli
+    assert len(cli) >= 8 and {label for label, _ in cli} <= set(SPEECH_COMMANDS)
+
+
+def test_chunk_sizes_do_not_change_the_detections_and_reset_starts_stream_time_again(tones: Path) -> None:
+    wave = stream(WORDS, seconds=9.0)
+    rec = livecmd.Recognizer(tones, device="cpu")
+    whole = _fed(rec, wave, [len(wave)])
+    assert [d.label for d in whole] == ["low", "high", "low", "high"]
+    for start, d in zip([w[0] for w in WORDS], whole):
+        assert start < d.time <= start + 0.21 and d.end == round(d.time * RATE) and 0.5 <= d.score <= 1.0
+    rec.reset()
+    assert rec.position == 0
+    assert _fed(rec, wave, [1, 37, 1600, 5000, 20_000]) == whole
+
+
+def test_feeding_less_than_a_window_scores_nothing_and_its_scores_stay_at_zero(tones: Path) -> None:
+    rec = livecmd.Recognizer(tones, device="cpu")
+    assert rec.feed(np.zeros(RATE - 1, dtype=np.float32)) == [] and not rec.scores.any()
+    assert rec.score(np.zeros(1, dtype=np.float32)).ends.tolist() == [RATE]
+    assert rec.scores.argmax() == rec.labels.index("_silence_")
+
+
+def test_a_given_threshold_overrides_the_weights_and_bad_settings_are_one_line_errors(tones: Path) -> None:
+    wave = stream(WORDS, seconds=9.0)
+    strict = livecmd.Recognizer(tones, device="cpu", thresholds={"high": 0.999})
+    assert strict.thresholds == (0.5, 0.999, 0.5)
+    found = _fed(strict, wave, [4000])
+    assert [d.label for d in found if d.label == "low"] == ["low", "low"]
+    assert len(found) < len(WORDS) and all(d.score >= 0.999 for d in found if d.label == "high")
+    for options, message in [({"hop_ms": 0}, "positive hop"), ({"hop_ms": 1500}, r"window \(1000 ms\)"),
+                             ({"threshold": 2.0}, r"\(0, 1\]"), ({"thresholds": {"maybe": 0.5}}, "no label 'maybe'"),
+                             ({"smooth_ms": -1}, "0 .no smoothing. or more"), ({"engine": "onnx"}, "unknown")]:
+        with pytest.raises(LivecmdError, match=message):
+            livecmd.Recognizer(tones, device="cpu", **options)
+    with pytest.raises(LivecmdError, match="mono"):
+        livecmd.Recognizer(tones, device="cpu").feed(np.zeros((100, 2), dtype=np.float32))
+
+
+def test_a_31_class_model_fires_commands_only_its_filler_words_count_as_unknown(tmp_path: Path) -> None:
+    """A model trained on the release's 30 words and `_silence_` (no `_unknown_` output): here
+    the tone model with `yes` on the low tone and `bed` on the high one, a real forward."""
+    labels = ("yes", "bed") + tuple(label for label in DOMAINS["speech"].labels if label not in ("yes", "bed"))
+    path = save_tone_model(tmp_path / "release.safetensors", "speech", labels)
+    rec = livecmd.Recognizer(path, device="cpu")
+    assert rec.labels == DOMAINS["speech"].test_labels and len(rec.meta.labels) == 31
+    found = _fed(rec, stream(WORDS, seconds=9.0), [1600])
+    assert [d.label for d in found] == ["yes", "yes"]  # the two low tones; `bed` (high) never fires
+    scores = rec.score(stream([(0.2, "high")], seconds=1.0)).scores
+    assert scores[:, rec.labels.index(UNKNOWN)].max() > 0.9  # bed's score went to _unknown_
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)  # still a distribution
+
+
+def test_listen_yields_the_detections_of_a_clip(tones: Path, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "words.wav", stream(WORDS, seconds=9.0))
+    found = list(livecmd.listen(clip, tones, device="cpu"))
+    assert [d.label for d in found] == ["low", "high", "low", "high"]
+    assert found == _fed(livecmd.Recognizer(tones, device="cpu"), audio.load(clip, RATE), [3000])
+    with pytest.raises(LivecmdError, match="not both"):
+        next(livecmd.listen(clip, tones, mic="0"))
+
+
+class _Flood:
+    """A source that writes its wave into the ring as fast as it can, never waiting for the
+    reader: a microphone beside a reader that has fallen far behind."""
+
+    name, failure = "flood", None
+
+    def __init__(self, ring: Ring, wave: np.ndarray, block: int):
+        self.ring, self.wave, self.block = ring, wave, block
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        for at in range(0, len(self.wave), self.block):
+            self.ring.write(self.wave[at : at + self.block])
+            time.sleep(0.002)  # ~100 times real time: the ring wraps several times per batch scored
+        self.ring.close()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._thread.join()
+
+
+def test_a_late_reader_at_the_smallest_ring_reads_only_whole_windows_of_the_stream(tones: Path) -> None:
+    """The ring holds one window and one hop; the writer runs far ahead of a slow engine, so the
+    ring wraps between the reader's looks. Every window scored must be the stream's own samples
+    at its end (never torn, never empty), and the audio given up is counted."""
+    rec = livecmd.Recognizer(tones, device="cpu", engine="folded", hop_ms=100, max_batch=4)
+    wave = np.arange(40 * RATE, dtype=np.float32) / (40 * RATE)  # each sample says where it is
+    ring = Ring(rec.window_samples + rec.hop)
+    windows: list[np.ndarray] = []
+    engine = rec.engine
+
+    def slow(batch: np.ndarray) -> np.ndarray:
+        windows.extend(batch.copy())
+        threading.Event().wait(0.01)
+        return engine(batch)
+
+    rec.engine = slow  # type: ignore[assignment]
+    rec.engine.max_batch = engine.max_batch  # type: ignore[attr-defined]
+    ends = []
+    real_score = rec.score
+
+    def score(samples: np.ndarray):
+        scored = real_score(samples)
+        ends.extend(scored.ends.tolist())
+        return scored
+
+    rec.score = score  # type: ignore[method-assign]
+    totals = live.Totals(RATE, 0.0)
+    list(live.steps(ring, _Flood(ring, wave, 3_000), rec, totals))
+    assert len(ends) == len(windows) > 0 and totals.dropped > 0
+    assert all((end - rec.window_samples) % rec.hop == 0 for end in ends)  # on the window grid
+    for end, window in zip(ends, windows):
+        np.testing.assert_array_equal(window, wave[end - rec.window_samples : end])

@@ -1,0 +1,125 @@
+"""The sinks of `livecmd listen` (the Rich live view, JSON lines, a callback) and the device
+table, rendered with a recording Console."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from rich.console import Console
+
+from livecmd.domains import DOMAINS
+from livecmd.sinks import Callback, JsonLines, LiveView, Update
+from livecmd.stream.decide import Detection
+from livecmd.stream.sources import device_table
+
+SPEECH = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_silence_", "_unknown_")
+SHIPPED_MODEL = "speech-samplecnn.safetensors (samplecnn, speech, 12 labels, 1 s windows every 101.25 ms)"
+
+
+def _console(width: int = 110, height: int = 40) -> Console:
+    return Console(record=True, width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None)
+
+
+def _text(console: Console, renderable) -> str:
+    console.print(renderable)
+    return console.export_text()
+
+
+def _update(scores, stream_s: float = 1.0, detections=(), latencies=(), level_db: float = -30.0,
+            latency_ms=(9.0, 9.0), dropped_s: float = 0.0) -> Update:
+    return Update(np.asarray(scores, dtype=np.float32), level_db, stream_s, list(detections), list(latencies), latency_ms, dropped_s)
+
+
+def test_live_view_shows_labels_scores_detections_latency_dropped_device_and_model() -> None:
+    labels = ("yes", "no", "_silence_")
+    view = LiveView(labels, (0.5, 0.5, 0.5), model="speech.safetensors (samplecnn)", device="cpu; input mic", console=_console())
+    view.show(_update([0.81, 0.07, 0.12], 12.3, [Detection("yes", 11.9, 0.81, 190_400)], [14.2], -23.4, (12.5, 31.0), 0.25))
+    text = _text(view.console, view.render())
+    for label in labels:
+        assert label in text
+    assert "0.81" in text and "11.90" in text and "14.2" in text  # the detection: time, confidence, latency
+    assert "p50 12.5 ms" in text and "p99 31.0 ms" in text
+    assert "dropped 0.25 s" in text
+    assert "-23.4 dBFS" in text and "12.3 s" in text
+    assert "cpu; input mic" in text and "speech.safetensors (samplecnn)" in text
+
+
+def test_live_view_of_fifty_tags_shows_the_highest_scores() -> None:
+    labels = DOMAINS["mtat"].labels
+    view = LiveView(labels, (0.5,) * len(labels), "mtat.safetensors", "cpu", console=_console(height=60))
+    view.scores = np.linspace(0.0, 1.0, len(labels))
+    text = _text(view.console, view.render())
+    assert "top 32 of 50" in text
+    assert labels[-1] in text and f" {labels[0]} " not in text  # the lowest score is left out
+
+
+def test_live_view_fits_80_by_24_and_shows_detections_newest_first_while_it_runs() -> None:
+    """The speech model's 12 bars, its long model line and the detections, in a terminal of
+    80 × 24: every detection so far is on screen before the clip ends, the newest on top."""
+    console = _console(width=80, height=24)
+    view = LiveView(SPEECH, (0.5,) * 12, SHIPPED_MODEL, "cpu, cached fp32 engine; input a clip", console=console)
+    heard = [Detection("up", 1.30, 0.66, 20_800), Detection("left", 3.03, 0.66, 48_480), Detection("no", 4.65, 0.63, 74_400)]
+    for i, detection in enumerate(heard):
+        view.show(_update(np.eye(12)[i], detection.time, [detection], [80.0]))
+    view.close()
+    lines = console.export_text().splitlines()  # what the terminal showed: the live frames and the summary
+    frame = _text(_console(80, 24), view.render()).splitlines()
+    assert len(frame) <= 23  # the last row stays free for the cursor
+    assert max(len(line) for line in frame) <= 80
+    shown = [line for line in frame if any(f" {d.label} " in line and f"{d.time:.2f}" in line for d in heard)]
+    assert [d.label for d in heard if any(f"{d.time:.2f}" in line for line in shown)] == ["up", "left", "no"]
+    times = [float(t) for line in shown for t in line.split() if t in {f"{d.time:.2f}" for d in heard}]
+    assert times == sorted(times, reverse=True)  # newest first
+    assert "".join(frame).replace(" ", "").count(SHIPPED_MODEL.replace(" ", "")) == 0  # wrapped, not cut:
+    assert SHIPPED_MODEL.replace(" ", "") in "".join(line.strip(" │") for line in frame).replace(" ", "")
+    assert "..." not in "\n".join(lines) and "…" not in "\n".join(frame)
+
+
+def test_closing_leaves_the_final_view_and_every_detection_of_the_run() -> None:
+    console = _console(width=80, height=24)
+    view = LiveView(SPEECH, (0.5,) * 12, SHIPPED_MODEL, "cpu", console=console)
+    heard = [Detection(SPEECH[i % 10], 1.0 + 2 * i, 0.7, 16_000 + 32_000 * i) for i in range(20)]
+    for detection in heard:
+        view.show(_update(np.full(12, 0.1), detection.time, [detection], [50.0]))
+    view.close()
+    text = console.export_text()
+    assert "20 detections" in text
+    summary = text[text.rindex("20 detections"):]
+    assert [line.split()[0] for line in summary.splitlines()[2:]] == [f"{d.time:.2f}" for d in heard]  # all, in time order
+    assert "newest 11 of 20 detections" in text  # the live frame said how many it left out
+
+
+def test_json_lines_write_one_object_per_detection_and_nothing_else() -> None:
+    out = io.StringIO()
+    sink = JsonLines(out)
+    sink.show(_update([0.9, 0.1], 2.0, [Detection("on", 1.5, 0.91234, 24_000), Detection("off", 1.9, 0.8, 30_400)], [9.123, 4.0]))
+    sink.show(_update([0.1, 0.1], 2.1))
+    sink.close()
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [
+        {"time": 1.5, "label": "on", "score": 0.9123, "latency_ms": 9.12},
+        {"time": 1.9, "label": "off", "score": 0.8, "latency_ms": 4.0},
+    ]
+
+
+def test_callback_gets_each_detection_in_order() -> None:
+    got: list[Detection] = []
+    sink = Callback(got.append)
+    first, second = Detection("on", 1.5, 0.9, 24_000), Detection("off", 3.0, 0.8, 48_000)
+    sink.show(_update([0.9, 0.1], 1.5, [first], [1.0]))
+    sink.show(_update([0.1, 0.1], 2.0))
+    sink.show(_update([0.1, 0.9], 3.0, [second], [1.0]))
+    sink.close()
+    assert got == [first, second]
+
+
+def test_device_table_lists_inputs_and_marks_the_default() -> None:
+    devices = [
+        {"index": 0, "name": "pulse", "hostapi": "ALSA", "channels": 32, "rate": 44100.0, "default": False},
+        {"index": 1, "name": "default", "hostapi": "ALSA", "channels": 32, "rate": 44100.0, "default": True},
+    ]
+    text = _text(_console(), device_table(devices))
+    assert "pulse" in text and "44100 Hz" in text
+    assert any("default" in line and "*" in line for line in text.splitlines())
+    assert "no capture device" in _text(_console(), device_table([]))
