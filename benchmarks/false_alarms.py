@@ -6,9 +6,10 @@ held-out command stream: the DET trade-off of `livecmd listen` for an always-on 
 
 NEG is a corpus built by `python -m train.recipes.negatives NEG`; its benchmark part
 (`NEG/bench/<kind>/`: music, speech without commands, noise, speech over music) is never trained
-on. Every event `livecmd listen --input REC --json --fast` prints on it is a false activation;
-they are counted per kind and per hour of audio, at each threshold and at the weights' own
-settings (listen's defaults). The command stream is `train.streams.tuning_stream`: words of
+on. Every event `livecmd listen --input REC --json --fast` would print on it is a false
+activation; they are counted per kind and per hour of audio at each threshold (one pass of the
+model per recording, `livecmd.Recognizer.decide` for each threshold; `--hours` caps each kind at
+a fixed draw of recordings where time is short). The command stream is `train.streams.tuning_stream`: words of
 part A's held-out speakers over kitchen noise, as in benchmarks/stream_accuracy.py. The DET
 curve (false activations per hour against the stream's miss rate, log scales) is drawn per kind.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -35,28 +37,43 @@ from train.datasets import negatives  # noqa: E402
 KINDS = ("music", "speech", "noise", "mix")
 
 
-def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], hold_ms: float | None = None) -> dict:
+def _at_most(recordings: list, hours: float | None) -> list:
+    """The recordings in a fixed shuffled order, up to `hours` of audio (all when None)."""
+    random.Random(0).shuffle(recordings)
+    if hours is None:
+        return recordings
+    kept, total = [], 0.0
+    for r in recordings:
+        if total >= hours * 3600:
+            break
+        kept.append(r)
+        total += r.seconds
+    return kept
+
+
+def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], hold_ms: float | None = None,
+            hours_per_kind: float | None = None) -> dict:
     """Per threshold: false activations and hours per kind of NEG/bench, and the stream's
     commands found and false events."""
     recordings = negatives.find([corpus / "bench"]).recordings
     mix, truth = streams.tuning_stream(data)
     commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
     _, stream_rows = streams.tune_threshold(mix, truth, path, thresholds, hold_ms)
+    by_kind = {}
+    for kind in KINDS:
+        group = _at_most(sorted((r for r in recordings if r.kind == kind), key=lambda r: r.path), hours_per_kind)
+        if group:
+            by_kind[kind] = streams.false_activations([r.path for r in group], path, thresholds, hold_ms)
     rows = []
     for threshold, stream_row in zip(thresholds, stream_rows):
         kinds = {}
-        for kind in KINDS:
-            group = [r.path for r in recordings if r.kind == kind]
-            if not group:
-                continue
-            found = streams.false_activations(group, path, threshold, hold_ms)
+        for kind, found in by_kind.items():
             hours = sum(r["seconds"] for r in found) / 3600
-            events = sum(len(r["events"]) for r in found)
+            events = [e for r in found for e in r["events"][threshold]]
             labels: dict[str, int] = {}
-            for r in found:
-                for e in r["events"]:
-                    labels[e["label"]] = labels.get(e["label"], 0) + 1
-            kinds[kind] = {"hours": hours, "events": events, "per_hour": events / hours, "labels": labels}
+            for e in events:
+                labels[e["label"]] = labels.get(e["label"], 0) + 1
+            kinds[kind] = {"hours": hours, "events": len(events), "per_hour": len(events) / hours, "labels": labels}
         rows.append({"threshold": threshold, "kinds": kinds, "stream": stream_row})
     return {"weights": str(path), "hold_ms": hold_ms, "commands": len(commands), "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "machine": cpu_name()}
@@ -99,6 +116,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, action="append", help="weights to measure (default: the shipped speech weights)")
     parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9,0.95")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--hours", type=float, default=None, help="at most this much audio of each kind (a fixed draw of recordings)")
     parser.add_argument("--hold-ms", type=float, default=None, help="listen --hold-ms (default: the weights' own)")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the DET curve")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
@@ -107,7 +125,7 @@ def main() -> None:
     console = Console()
     results = []
     for path in args.weights or [weights.shipped("speech")]:
-        result = measure(path, args.corpus, args.shared / "data", thresholds, args.hold_ms)
+        result = measure(path, args.corpus, args.shared / "data", thresholds, args.hold_ms, args.hours)
         results.append(result)
         table = Table(title=f"{path.name}: false activations per hour (listen --json --fast) and the held-out command stream")
         table.add_column("threshold", justify="right")

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -205,6 +205,18 @@ class Recognizer:
         if drop:
             self._samples = self._samples[drop:]
             self._start += drop
+
+    def decide(self, scored: Scored, threshold: float | None = None, hold_ms: float | None = None) -> list[Detection]:
+        """The detections that the threshold `threshold` (one for every label; None: this
+        recognizer's) and the hold `hold_ms` (None: this recognizer's) make of a whole stream
+        already scored (`score` from `reset` on): smoothing does not depend on either, so a
+        benchmark sweeps thresholds over one pass of the model."""
+        settings = replace(self._settings, smooth_windows=1)  # `scored.scores` are smoothed already
+        if threshold is not None:
+            settings = replace(settings, thresholds=label_thresholds(self.labels, every=threshold))
+        if hold_ms is not None:
+            settings = replace(settings, hold_windows=1 + round(hold_ms * self.sample_rate / 1000 / self.hop))
+        return Decider(settings).update(scored.ends, scored.scores)[1]
 
     def describe(self) -> str:
         """The model as the live view names it: file, arch, domain, labels, window and hop."""

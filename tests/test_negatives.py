@@ -145,10 +145,16 @@ def test_false_activation_counter_finds_none_in_silence_and_the_words_of_a_strea
     mix, truth = streams.build(words, np.zeros(RATE, np.float32) + 1e-4, RATE, 40.0, 2.0)
     stream = tmp_path / "stream.wav"
     sf.write(stream, mix, RATE, subtype="PCM_16")
-    rows = streams.false_activations([silent, stream], weights.shipped("speech"), 0.5)
-    assert rows[0]["seconds"] == 30.0 and rows[0]["events"] == []
-    found, false = streams.match(rows[1]["events"], truth)
+    shipped = weights.shipped("speech")
+    rows = streams.false_activations([silent, stream], shipped, [0.5, 0.9, 0.99])
+    assert rows[0]["seconds"] == 30.0 and rows[0]["events"] == {0.5: [], 0.9: [], 0.99: []}
+    found, false = streams.match(rows[1]["events"][0.5], truth)
     assert (found, false) == (len(truth), 0), json.dumps(rows[1]["events"])
+    # one pass of the model, decided at each threshold, is what listen --json prints at that threshold
+    for threshold in (0.5, 0.9, 0.99):
+        listened = [{k: e[k] for k in ("time", "label")} for e in streams.detect(stream, shipped, threshold)]
+        assert [{k: e[k] for k in ("time", "label")} for e in rows[1]["events"][threshold]] == listened
+    assert len(rows[1]["events"][0.99]) < len(truth)  # and a high threshold does miss words
 
 
 def test_the_corpus_text_keeps_no_sentence_with_a_command_word(tmp_path: Path) -> None:

@@ -145,12 +145,31 @@ def choose_threshold(rows: Sequence[dict[str, Any]]) -> float:
     return best["threshold"]
 
 
-def false_activations(recordings: Sequence[Path], weights: Path, threshold: float, hold_ms: float | None = None) -> list[dict[str, Any]]:
-    """The events of `livecmd listen --json --fast` on each of `recordings` (audio in which no
-    command is said, so every event is a false activation), with each recording's length:
-    rows {recording, seconds, events: [...]}."""
+def score_clip(recognizer: Any, path: Path) -> Any:
+    """`livecmd.Scored` of a whole clip as `livecmd listen --input CLIP --fast` scores it: the
+    clip, then the silence that lets its last word be heard whole, from a fresh stream."""
+    from livecmd.recognizer import Scored
+
+    recognizer.reset()
+    wave = audio.resample(audio.load(path), get_domain("speech").sample_rate, recognizer.sample_rate)
+    parts = [recognizer.score(wave), recognizer.score(np.zeros(recognizer.end_silence(len(wave)), dtype=np.float32))]
+    return Scored(np.concatenate([p.ends for p in parts]), np.concatenate([p.scores for p in parts]),
+                  [d for p in parts for d in p.detections])
+
+
+def false_activations(recordings: Sequence[Path], weights: Path, thresholds: Sequence[float],
+                      hold_ms: float | None = None) -> list[dict[str, Any]]:
+    """The events `livecmd listen --json --fast --threshold T` gives on each of `recordings`
+    (audio in which no command is said, so every event is a false activation) at each threshold
+    T, from one pass of the model: rows {recording, seconds, events: {T: [{time, label, score}]}}."""
+    from livecmd.recognizer import Recognizer
+
+    recognizer = Recognizer(weights, hold_ms=hold_ms, threads=1)
     rows = []
     for path in recordings:
+        scored = score_clip(recognizer, path)
+        events = {t: [{"time": round(d.time, 3), "label": d.label, "score": round(d.score, 4)} for d in recognizer.decide(scored, t)]
+                  for t in thresholds}
         info = sf.info(path)
-        rows.append({"recording": str(path), "seconds": info.frames / info.samplerate, "events": detect(path, weights, threshold, hold_ms)})
+        rows.append({"recording": str(path), "seconds": info.frames / info.samplerate, "events": events})
     return rows
