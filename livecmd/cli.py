@@ -52,6 +52,11 @@ def train(
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
     keep_epochs: bool = typer.Option(False, "--keep-epochs", help="Also write each epoch's weights as epoch-N.safetensors (average them with `python -m train.average`)."),
     init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
+    epoch_windows: str | None = typer.Option(None, "--epoch-windows", metavar="all|random", help="Per clip per epoch: every segment the test reads (all: the authors' MTAT and DCASE training) or one window at a random offset. \\[default: all for mtat and dcase, random for speech]", show_default=False),
+    train_splits: str | None = typer.Option(None, "--train-splits", metavar="train|train+test", help="Speech Commands release: train on the training clips, or on every clip outside validation_list.txt (train+test: the paper's 57,929; the test list is then no test). \\[default: train]", show_default=False),
+    valid_from: str | None = typer.Option(None, "--valid-from", metavar="holdout|evaluation", help="DCASE: validate on 11.45% of the training clips held out (holdout: the paper's 45,313 / 5,859) or on the evaluation CSV's clips (evaluation). \\[default: holdout]", show_default=False),
+    lr_scale: str = typer.Option("linear", "--lr-scale", metavar="linear|none", help="Under torchrun with N processes (a step averages N batches): lr × N (linear) or the lr as given (none)."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="Under torchrun on GPUs: BatchNorm statistics over every process's batch (SyncBatchNorm; needs CUDA)."),
 ) -> None:
     """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit
     code 130); run the same command with --out RUN --resume to continue. Runs under
@@ -62,6 +67,7 @@ def train(
         domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
         whole_words=whole_words, cut_words=cut_words, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
+        epoch_windows=epoch_windows, train_splits=train_splits, valid_from=valid_from, lr_scale=lr_scale, sync_bn=sync_bn,
     ))
     if outcome.interrupted:
         raise typer.Exit(130)
