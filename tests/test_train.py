@@ -331,13 +331,24 @@ def test_torchrun_trains_with_two_gloo_processes_into_one_run(tmp_path: Path) ->
                *_mini_args(mini.root, out, 2), "--device", "cpu"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert "x 2 process(es)" in result.stdout and "lr 0.02 (2 x 0.01, --lr-scale linear)" in result.stdout
+    assert "x 2 process(es) with DDP," in result.stdout and "lr 0.02 (2 x 0.01, --lr-scale linear)" in result.stdout
     assert [row["lr"] for row in _log(out)] == [0.02, 0.02]  # two batches a step: twice the paper's lr
     assert result.stdout.count("epoch 2/2") == 1  # rank 0 speaks for both
     assert [(row["epoch"], row["processes"]) for row in _log(out)] == [(1, 2), (2, 2)]
     state = checkpoint.load(out / "last.safetensors")
     assert state.state["epoch"] == 2 and all(torch.isfinite(v).all() for v in state.model.values() if v.is_floating_point())
     weights.load(out / "best.safetensors")
+
+
+def test_torchrun_with_one_process_still_trains_through_ddp(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "-m", "livecmd", "train",
+               *_mini_args(mini.root, out, 1), "--device", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "x 1 process(es) with DDP," in result.stdout and "--lr-scale" not in result.stdout  # one process: the lr as given
+    assert [row["lr"] for row in _log(out)] == [0.01]
 
 
 # -- the product command at the paper's input lengths ------------------------------------------------

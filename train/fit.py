@@ -110,10 +110,13 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
     # -- processes and device: one process per device under torchrun, else just this one ------
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    # Under torchrun even one process trains with DDP and its process group (NCCL on a GPU), so
+    # that a one-GPU machine checks the path a multi-GPU one takes (benchmarks/gpu_check.py).
+    distributed = world > 1 or "TORCHELASTIC_RUN_ID" in os.environ
     device = pick_device(config.device)
     if config.sync_bn and device.type != "cuda":
         raise LivecmdError("--sync-bn needs CUDA: SyncBatchNorm runs on NCCL only (drop it on the CPU)")
-    if world > 1:
+    if distributed:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
@@ -146,7 +149,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         decode_workers = config.workers if config.workers is not None else cpus
         if local_lead:
             data = load(domain, config.data, config.cache, decode_workers, Console(stderr=True), config.valid_from)
-        if world > 1:
+        if distributed:
             dist.barrier()
         if not local_lead:
             data = load(domain, config.data, config.cache, 0, Console(stderr=True), config.valid_from)
@@ -176,7 +179,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         core = build_model(domain, config.arch, n_labels=len(labels)).to(device)
         if config.init is not None and resumed is None:  # a resumed run has its own weights already
             core.load_state_dict(_initial_state(config, domain.name, labels))
-        if config.sync_bn and world > 1:  # the same parameters, in modules that all-reduce their batch statistics
+        if config.sync_bn and distributed:  # the same parameters, in modules that all-reduce their batch statistics
             core = nn.SyncBatchNorm.convert_sync_batchnorm(core)
         loss_fn: nn.Module = nn.BCEWithLogitsLoss() if domain.multi_label else nn.CrossEntropyLoss()
 
@@ -214,12 +217,12 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
             else:
                 say(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step + 1} of {steps} (lr {_lr(optimizer):g})")
         model: nn.Module = core
-        if world > 1:
+        if distributed:
             model = DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
         per_epoch = f"all {domain.segments} segments" if train_set.per_clip > 1 else "one random window"
         say(f"training {domain.name} {config.arch} ({len(labels)} labels, {window:,}-sample windows, {per_epoch} per clip per epoch, "
             f"on {'+'.join(TRAIN_SPLITS[config.train_splits])}) on {device}, {precision.name(dtype)}, batch {batch} x {world} process(es)"
-            f"{' with SyncBatchNorm' if config.sync_bn and world > 1 else ''}, {workers} loader workers, {config.optimizer} lr {_lr(optimizer):g}"
+            f"{(' with DDP' + (' and SyncBatchNorm' if config.sync_bn else '')) if distributed else ''}, {workers} loader workers, {config.optimizer} lr {_lr(optimizer):g}"
             f"{f' ({world} x {_lr(optimizer) / world:g}, --lr-scale linear)' if lr_factor > 1 and resumed is None else ''}; run folder {out}")
 
         def save_last(epoch: int, step: int) -> None:
@@ -309,7 +312,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         _leave_together(world)
         return Outcome(out, config.epochs, best_metrics, interrupted=False)
     finally:
-        if world > 1:
+        if distributed:
             dist.destroy_process_group()
 
 
