@@ -20,8 +20,12 @@ p99 < 3 ms per hop, training ≥ 5× the 2-core CPU), then rewrites only the "##
 docs/performance.md (`--no-write` to leave it). A section that fails is reported and the others
 still run; the exit status is 1 when a check failed. Without CUDA: one line, exit 2.
 
-On the lent H200 (torch there, soundfile not): carry a soundfile wheel with cffi and pycparser
-(see /work/.library/device/README.md) and run `PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py`.
+On a lent H200 (its python3 has torch, rich, typer, scipy, scikit-learn and safetensors, but not
+soundfile or soxr): carry cp312 manylinux x86_64 wheels of soundfile, cffi, pycparser and soxr in
+an ignored `.whl/` (/work/.library/device/README.md says how), then run
+`python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export
+PYTHONPATH=/tmp/site; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py; cp docs/performance.md $OUT/`
+with a timeout of 420 s, and commit the returned docs/performance.md.
 """
 
 from __future__ import annotations
