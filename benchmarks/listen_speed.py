@@ -158,9 +158,9 @@ def speech_clip(seconds: float, seed: int = 0) -> np.ndarray:
     return wave.astype(np.float32)
 
 
-def listen_args(clip: Path, path: Path, hop_ms: float, *extra: str) -> list[str]:
+def listen_args(clip: Path, path: Path, hop_ms: float, *extra: str, device: str = "cpu") -> list[str]:
     return [sys.executable, "-m", "livecmd", "listen", "--input", str(clip), "--weights", str(path), "--json",
-            "--device", "cpu", "--hop-ms", f"{hop_ms:g}", *extra]
+            "--device", device, "--hop-ms", f"{hop_ms:g}", *extra]
 
 
 SUMMARY = re.compile(r"(?P<windows>\d+) windows \((?P<rate>\d+)/s\), (?P<detections>\d+) detections?, "
@@ -223,6 +223,14 @@ def scores_of(engine, windows: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.concatenate([engine(windows[i : i + batch]) for i in range(0, len(windows), batch)])
 
 
+def detections(scores: np.ndarray, ends: np.ndarray, meta: weights.WeightsMeta) -> list[tuple[int, str]]:
+    """(end sample, label) of each event listen would fire on these window scores: smoothing 3
+    windows, threshold 0.5, refractory 1 s (the settings every decision comparison uses)."""
+    multi_label = get_domain(meta.domain).multi_label
+    settings = DecideSettings(meta.labels, (0.5,) * len(meta.labels), 3, SAMPLE_RATE, multi_label, SAMPLE_RATE)
+    return [(d.end, d.label) for d in Decider(settings).update(ends, scores)[1]]
+
+
 def decisions(wave: np.ndarray, loaded: weights.Loaded, console: Console) -> None:
     meta, model = loaded.meta, loaded.model
     multi_label = get_domain(meta.domain).multi_label
@@ -231,8 +239,7 @@ def decisions(wave: np.ndarray, loaded: weights.Loaded, console: Console) -> Non
     ends = meta.input_samples + hop * np.arange(len(windows))
     with torch.inference_mode():
         naive = np.concatenate([probabilities(model(torch.from_numpy(w[None])), multi_label).numpy() for w in windows])
-    settings = DecideSettings(meta.labels, (0.5,) * len(meta.labels), 3, SAMPLE_RATE, multi_label, SAMPLE_RATE)
-    expected = [(d.end, d.label) for d in Decider(settings).update(ends, naive)[1]]
+    expected = detections(naive, ends, meta)
     table = Table(title=f"decisions against the naive forward: {len(windows)} windows every {1000 * hop / SAMPLE_RATE:g} ms, "
                         f"{len(expected)} naive detections (smoothing 3 windows, threshold 0.5, refractory 1 s)")
     for column in ("engine", "max |score diff|", "top label agrees", "same detections", "differing detections"):
@@ -241,7 +248,7 @@ def decisions(wave: np.ndarray, loaded: weights.Loaded, console: Console) -> Non
                                 ("folded bf16", torch.bfloat16, False), ("folded fp32", torch.float32, False)):
         engine = FoldedEngine(fd.fold(model, meta.input_samples, dtype), multi_label, 16, hop if cached else None)
         scores = scores_of(engine, windows)
-        got = [(d.end, d.label) for d in Decider(settings).update(ends, scores)[1]]
+        got = detections(scores, ends, meta)
         differing = sorted(set(got) ^ set(expected))
         table.add_row(name, f"{np.abs(scores - naive).max():.1e}", f"{(scores.argmax(1) == naive.argmax(1)).mean():.2%}",
                       str(got == expected), ", ".join(f"{end / SAMPLE_RATE:.2f} s {label}" for end, label in differing) or "–")

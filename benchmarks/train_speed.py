@@ -4,7 +4,8 @@
 
 The step is the one train/fit.py runs: autocast forward at the domain's real input length,
 loss, backward, SGD (Nesterov) update, batch 23. The data figure is the shared Dataset reading
-random windows (speech: with augmentation) from a decoded cache of synthetic clips as long as the
+training windows as an epoch reads them (speech: random, with augmentation; mtat and dcase:
+every segment) from a decoded cache of synthetic clips as long as the
 domain's real ones, in this process: one loader worker delivers at least this rate, so when it
 is far above the step's, data is not the bottleneck. Prints the command and the machine first.
 """
@@ -85,7 +86,8 @@ def data_rate(domain: Domain, folder: Path, items: int = 400) -> float:
     speech = domain.name == "speech"
     data = Windows(built, [Clip(p, (domain.labels[0],)) for p in paths] * 50, domain.input_samples, labels=domain.labels,
                    multi_label=domain.multi_label, train=True, augmentation=Augmentation() if speech else None,
-                   noise=paths if speech else ())
+                   noise=[Clip(p, ()) for p in paths] if speech else (), segments=domain.segments,
+                   epoch_windows=domain.setting("epoch_windows", None))
     data[0]
     start = time.perf_counter()
     for i in range(items):

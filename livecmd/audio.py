@@ -68,5 +68,11 @@ def segments(wave: np.ndarray, samples: int, count: int) -> np.ndarray:
     A clip shorter than one window gives `count` copies of the padded clip.
     """
     wave = fit(wave, samples) if len(wave) < samples else wave
-    starts = np.linspace(0, len(wave) - samples, count).round().astype(int)
+    starts = segment_starts(len(wave), samples, count)
     return np.stack([wave[s : s + samples] for s in starts]).astype(np.float32, copy=False)
+
+
+def segment_starts(length: int, samples: int, count: int) -> np.ndarray:
+    """Where `segments` cuts its `count` windows of `samples` in a `length`-sample clip (at
+    least one window long): offsets in samples, evenly spaced from the start to the end."""
+    return np.linspace(0, length - samples, count).round().astype(int)

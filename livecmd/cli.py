@@ -137,6 +137,11 @@ def train(
     init: Path | None = typer.Option(None, "--init", metavar="W", help="Fine-tune: start from these weights (same domain, arch and labels) instead of random ones."),
     negatives: list[Path] = typer.Option([], "--negatives", metavar="DIR", help="Speech: a folder of long recordings without commands (music/, speech/, noise/, mix/ as `python -m train.recipes.negatives` writes; repeat for more folders, e.g. mined hard negatives): random windows train as _unknown_ (voices) or _silence_, and commands are mixed over them.", show_default=False),
     negatives_share: float = typer.Option(0.3, "--negatives-share", min=0.0, metavar="P", help="Negative windows an epoch, as a share of the training clips (split equally between --negatives folders)."),
+    epoch_windows: str | None = typer.Option(None, "--epoch-windows", metavar="all|random", help="Per clip per epoch: every segment the test reads (all: the authors' MTAT and DCASE training) or one window at a random offset. \\[default: all for mtat and dcase, random for speech]", show_default=False),
+    train_splits: str | None = typer.Option(None, "--train-splits", metavar="train|train+test", help="Speech Commands release: train on the training clips, or on every clip outside validation_list.txt (train+test: the paper's 57,929; the test list is then no test). \\[default: train]", show_default=False),
+    valid_from: str | None = typer.Option(None, "--valid-from", metavar="holdout|evaluation", help="DCASE: validate on 11.45% of the training clips held out (holdout: the paper's 45,313 / 5,859) or on the evaluation CSV's clips (evaluation). \\[default: holdout]", show_default=False),
+    lr_scale: str = typer.Option("linear", "--lr-scale", metavar="linear|none", help="Under torchrun with N processes (a step averages N batches): lr × N (linear) or the lr as given (none)."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="Under torchrun on GPUs: BatchNorm statistics over every process's batch (SyncBatchNorm; needs CUDA)."),
 ) -> None:
     """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit code 130); run the same command with --out RUN --resume to continue. Runs under `torchrun --nproc_per_node N -m livecmd train ...` with DistributedDataParallel. Needs a checkout of livecmd (its train/ folder)."""
     fit = _train_module("train.fit", "train")
@@ -147,6 +152,7 @@ def train(
         out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
         whole_words=whole_words, cut_words=cut_words, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
         negatives=tuple(negatives), negatives_share=negatives_share,
+        epoch_windows=epoch_windows, train_splits=train_splits, valid_from=valid_from, lr_scale=lr_scale, sync_bn=sync_bn,
     ))
     if outcome.interrupted:
         raise typer.Exit(130)

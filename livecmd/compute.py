@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -47,3 +49,16 @@ def cpu_name() -> str:
         return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
+
+
+@contextmanager
+def exact_fp32() -> Iterator[None]:
+    """fp32 math as on a CPU while inside: on Ampere and later GPUs cuDNN convolutions (and, if
+    enabled, matmuls) run in TF32 by default, a 10-bit mantissa that moves scores by about 1e-3,
+    more than a comparison with the CPU's scores tolerates. The previous settings come back after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -59,6 +59,11 @@ class Domain:
     test_labels: tuple[str, ...]
     multi_label: bool  # sigmoid per label (True) or softmax over labels (False)
     metric: str  # the paper's figure of merit, as a plain key
+    # Training settings a user may choose (`livecmd train --epoch-windows ...`): each tuple holds
+    # the choices, the default first; an empty one means the dataset's layout fixes it.
+    epoch_windows: tuple[str, ...] = ("random", "all")  # per clip per epoch: one random window, or every segment
+    train_splits: tuple[str, ...] = ("train",)  # the index splits training reads ("train+test": all but valid)
+    valid_from: tuple[str, ...] = ()  # where validation clips come from, when the layout leaves a choice
     sample_rate: int = SAMPLE_RATE
 
     @property
@@ -76,6 +81,22 @@ class Domain:
             return labels
         return tuple(UNKNOWN if label in self.labels and label not in self.test_labels else label for label in labels)
 
+    def setting(self, name: str, value: str | None) -> str | None:
+        """The value of the training setting `name` (a field above holding its choices): `value`
+        checked against them, or the default when it is None; None for a setting the domain's
+        layout fixes (a value given for one is a user error)."""
+        choices: tuple[str, ...] = getattr(self, name)
+        flag = "--" + name.replace("_", "-")
+        if not choices:
+            if value is None:
+                return None
+            raise LivecmdError(f"{flag} is not a {self.name} setting: its dataset layout fixes it")
+        if value is None:
+            return choices[0]
+        if value not in choices:
+            raise LivecmdError(f"{flag} {value!r} is not a {self.name} choice: choose one of {', '.join(choices)}")
+        return value
+
 
 DOMAINS: dict[str, Domain] = {
     d.name: d
@@ -90,6 +111,11 @@ DOMAINS: dict[str, Domain] = {
             test_labels=SPEECH_COMMANDS + (SILENCE, UNKNOWN),
             multi_label=False,
             metric="accuracy",
+            # A clip is one window long: one window per clip. The paper's 57,929 training clips
+            # are every v0.01 clip outside validation_list.txt ("train+test"); its test set was
+            # Kaggle's, so the default keeps the official test list clean for `livecmd eval`.
+            epoch_windows=("random", "all"),
+            train_splits=("train", "train+test"),
         ),
         Domain(
             name="mtat",
@@ -101,6 +127,7 @@ DOMAINS: dict[str, Domain] = {
             test_labels=_MTAT_TOP50,
             multi_label=True,
             metric="roc_auc",
+            epoch_windows=("all", "random"),  # the authors train on every segment of every clip
         ),
         Domain(
             name="dcase",
@@ -112,6 +139,10 @@ DOMAINS: dict[str, Domain] = {
             test_labels=_DCASE_EVENTS,
             multi_label=True,
             metric="f_score",
+            epoch_windows=("all", "random"),
+            # The paper's 45,313 / 5,859 are the training CSV's 51,172 clips with a share held out
+            # ("holdout"); "evaluation" validates on the evaluation CSV's clips and trains on all.
+            valid_from=("holdout", "evaluation"),
         ),
     )
 }

@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from livecmd.domains import SILENCE, UNKNOWN, get_domain
+from train.datasets import dcase2017
 from train.datasets.base import held_out
 
 FREQUENCIES = (300.0, 560.0, 1000.0, 1800.0, 3200.0, 5600.0)  # Hz, one per class in order
@@ -177,7 +178,8 @@ def dcase(root: Path, train_clips: int = 30, held: int = 4, test_clips: int = 10
     """DCASE 2017 task 4 layout: training_set.csv and testing_set.csv (tab-separated rows
     YTID start end label, one row per label), 2-s 44.1 kHz clips Y{YTID}_{start}_{end}.wav in
     different folders below the root. Without `evaluation_csv`, `held` training clips fall in
-    the hash-held-out validation 10%; with it, evaluation_set.csv lists the validation clips. One
+    the hash-held-out validation share; with it, evaluation_set.csv lists other clips, the
+    validation clips of `--valid-from evaluation` (then `held` is their count). One
     row's audio is missing; one clip is broken."""
     rng = np.random.default_rng(seed)
     rate = 44_100
@@ -196,7 +198,7 @@ def dcase(root: Path, train_clips: int = 30, held: int = 4, test_clips: int = 10
         if wanted["test"]:
             split = "test"
         else:
-            split = "valid" if held_out(name, 10.0) else "train"
+            split = "valid" if held_out(name, dcase2017.VALID_PERCENT) else "train"
             if not wanted[split]:
                 continue
         wanted[split] -= 1

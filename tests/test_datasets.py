@@ -42,16 +42,38 @@ def test_speech_release_splits_by_the_lists_and_cuts_silence_from_the_noise(tmp_
     assert all(c.labels == (c.path.parent.name,) for s in ("train", "valid", "test") for c in ix.clips(s) if c.labels != (SILENCE,))
     assert ix.missing == 1  # the listed clip that is not on disk
     noise = set((mini.root / "_background_noise_").glob("*.wav"))
-    assert set(ix.noise) == noise
+    assert {c.path for c in ix.noise} == noise
+    recording = 6 * SPEECH.sample_rate  # minidata's noise recordings are 6 s long
     for split in ("train", "valid", "test"):
         silence = [c for c in ix.clips(split) if c.labels == (SILENCE,)]
         assert len(silence) == round(len(_word_paths(ix, split)) / 4)  # about one word's share
         assert {c.path for c in silence} <= noise
-        if split == "train":  # whole recordings: a random 1-s window each epoch
-            assert all(c.start == 0 and c.length is None for c in silence)
-        else:  # fixed 1-s cuts inside the 6-s recordings, the same every time
-            assert all(c.length == SPEECH.sample_rate and 0 <= c.start <= 5 * SPEECH.sample_rate for c in silence)
+        if split == "train":  # the first 80% of each recording: a random 1-s window each epoch
+            assert all((c.start, c.length) == (0, 0.8 * recording) for c in silence)
+        else:  # fixed cuts of the split's own tenth of each recording, the same every time
+            low = {"valid": 0.8, "test": 0.9}[split] * recording
+            assert all(low <= c.start and c.start + c.length <= low + 0.1 * recording for c in silence)
     assert index("speech", mini.root).splits == ix.splits
+
+
+def _samples(clip: Clip) -> set[tuple[Path, int]]:
+    return {(clip.path, s) for s in range(clip.start, clip.start + clip.length)}
+
+
+def test_speech_release_training_never_reads_the_noise_valid_and_test_silence_is_cut_from(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "sc")
+    ix = index("speech", mini.root)
+    read_by_training = set().union(*(_samples(c) for c in ix.noise),
+                                   *(_samples(c) for c in ix.clips("train") if c.labels == (SILENCE,)))
+    held = set().union(*(_samples(c) for s in ("valid", "test") for c in ix.clips(s) if c.labels == (SILENCE,)))
+    assert held and read_by_training and not read_by_training & held
+    # and the Dataset reads only those stretches: its augmentation noise is the stretch, not the file
+    decoded = load("speech", mini.root, tmp_path / "cache")
+    data = Windows(decoded.cache, decoded.clips("train"), 729, labels=ix.labels, train=True,
+                   augmentation=augment.Augmentation(), noise=ix.noise)
+    data[0]
+    stretch = ix.noise[0]
+    assert np.array_equal(data._noises[0], decoded.cache.wave(stretch.path)[: stretch.length])
 
 
 def _release_with_words(root: Path, words: list[str]) -> Path:
@@ -84,7 +106,7 @@ def test_twelve_class_test_set_is_detected_and_holds_out_whole_speakers(tmp_path
     assert set(ix.clips("test")) == set(ix.clips("train")) | set(ix.clips("valid"))  # eval scores every clip
     speakers = {s: {speaker(c.path) for c in ix.clips(s) if c.labels != (SILENCE,)} for s in ("train", "valid")}
     assert speakers["valid"] and not speakers["train"] & speakers["valid"]
-    assert set(ix.noise) == {c.path for c in ix.clips("train") if c.labels == (SILENCE,)}
+    assert set(ix.noise) == {c for c in ix.clips("train") if c.labels == (SILENCE,)}  # the training side's silence files only
 
 
 def test_speaker_is_the_name_before_nohash_without_the_unknown_word_prefix() -> None:
@@ -131,7 +153,7 @@ def test_mtat_keeps_the_paper_s_tag_order_when_the_top_tags_are_the_paper_s(tmp_
 # -- DCASE 2017 task 4 ---------------------------------------------------------------------------
 
 
-def test_dcase_reads_rows_finds_audio_in_any_folder_and_holds_out_ten_percent(tmp_path: Path) -> None:
+def test_dcase_reads_rows_finds_audio_in_any_folder_and_holds_out_the_paper_s_share(tmp_path: Path) -> None:
     mini = minidata.dcase(tmp_path / "dcase")
     ix = index("dcase", mini.root)
     assert ix.labels == get_domain("dcase").labels
@@ -143,14 +165,29 @@ def test_dcase_reads_rows_finds_audio_in_any_folder_and_holds_out_ten_percent(tm
     assert ix.missing == 1
 
 
-def test_dcase_takes_validation_from_an_evaluation_csv_and_strong_label_rows(tmp_path: Path) -> None:
+def test_dcase_takes_validation_from_an_evaluation_csv_when_asked_and_strong_label_rows(tmp_path: Path) -> None:
     mini = minidata.dcase(tmp_path / "dcase", evaluation_csv=True)
     extra = sorted(mini.splits["test"])[0]
     (mini.root / "groundtruth_strong_label_testing_set.csv").write_text(f"{extra.name}\t0.5\t3.2\tBus\n")
-    ix = index("dcase", mini.root)
+    ix = index("dcase", mini.root, valid_from="evaluation")
     assert {c.path for c in ix.clips("valid")} == mini.splits["valid"]
+    assert {c.path for c in ix.clips("train")} - set(mini.broken) == mini.splits["train"]  # every training clip
+    assert "--valid-from evaluation" in ix.layout and "evaluation_set.csv" in ix.layout
     labels = {c.path: c.labels for c in ix.clips("test")}
     assert set(labels[extra]) == set(mini.labels[extra]) | {"Bus"}
+
+
+def test_dcase_split_does_not_change_when_an_evaluation_csv_appears(tmp_path: Path) -> None:
+    mini = minidata.dcase(tmp_path / "dcase")
+    before = index("dcase", mini.root)
+    (mini.root / "evaluation_set.csv").write_text("abcdefghijk\t0.000\t10.000\tCar\n")
+    after = index("dcase", mini.root)
+    assert after.splits == before.splits and {c.path for c in after.clips("valid")} == mini.splits["valid"]
+    assert "--valid-from holdout" in after.layout and "evaluation_set.csv not read" in after.layout
+    with pytest.raises(LivecmdError, match="no evaluation or validation CSV"):
+        index("dcase", minidata.dcase(tmp_path / "no-eval").root, valid_from="evaluation")
+    with pytest.raises(LivecmdError, match="not a speech setting"):
+        index("speech", mini.root, valid_from="holdout")
 
 
 @pytest.mark.parametrize("domain", ["speech", "mtat", "dcase"])
@@ -234,7 +271,7 @@ def test_real_speech_commands_sample_indexes_and_decodes(tmp_path: Path) -> None
     assert all(f"{c.path.parent.name}/{c.path.name}" in valid for c in ix.clips("valid") if c.labels != (SILENCE,))
     assert ix.missing == len(valid | set((root / "testing_list.txt").read_text().split())) - sum(
         1 for c in words if c not in ix.clips("train"))
-    assert len(decoded.cache.wave(ix.noise[0])) > 60 * SPEECH.sample_rate  # the real background noise
+    assert len(decoded.cache.wave(ix.noise[0].path)) > 60 * SPEECH.sample_rate  # the real background noise
 
 
 def test_real_twelve_class_test_set_is_detected_with_its_twelve_labels() -> None:
@@ -275,6 +312,40 @@ def test_scoring_windows_are_the_domain_s_evenly_spaced_segments(tmp_path: Path)
     assert np.array_equal(data[0].numpy(), audio.segments(built.wave(path), 4_000, 9))
     short = data[1].numpy()  # a cut shorter than the window: padded, then repeated
     assert short.shape == (9, 4_000) and np.array_equal(short[0, :2_000], built.wave(path)[100:2_100]) and not short[0, 2_000:].any()
+
+
+def test_all_epoch_windows_read_every_scoring_segment_of_every_clip_each_epoch(tmp_path: Path) -> None:
+    built, path = _long_clip_cache(tmp_path)
+    clips = [Clip(path, ("a",)), Clip(path, ("b",), start=100, length=20_000)]
+    data = Windows(built, clips, 4_000, labels=["a", "b"], train=True, segments=9, epoch_windows="all")
+    scoring = Windows(built, clips, 4_000, segments=9)
+    assert len(data) == 2 * 9
+    for epoch in (0, 1):
+        data.epoch = epoch
+        for i in range(len(data)):
+            x, target = data[i]
+            assert np.array_equal(x.numpy(), scoring[i // 9][i % 9].numpy()) and int(target) == i // 9
+    assert len(Windows(built, clips, 4_000, labels=["a", "b"], train=True, segments=9)) == 2  # "random": one per clip
+
+
+def test_each_domain_trains_as_the_paper_by_default_and_refuses_choices_it_lacks() -> None:
+    assert [get_domain(d).setting("epoch_windows", None) for d in ("speech", "mtat", "dcase")] == ["random", "all", "all"]
+    assert get_domain("speech").setting("train_splits", "train+test") == "train+test"
+    assert get_domain("dcase").setting("valid_from", None) == "holdout" and SPEECH.setting("valid_from", None) is None
+    with pytest.raises(LivecmdError, match="--train-splits 'train\\+test' is not a mtat choice: choose one of train$"):
+        get_domain("mtat").setting("train_splits", "train+test")
+    with pytest.raises(LivecmdError, match="--epoch-windows 'every' is not a speech choice"):
+        SPEECH.setting("epoch_windows", "every")
+
+
+def test_train_plus_test_trains_on_every_clip_outside_validation_and_never_on_a_validation_clip(tmp_path: Path) -> None:
+    release = load("speech", minidata.speech_release(tmp_path / "sc").root, tmp_path / "cache")
+    both = release.training_clips("train+test")
+    assert set(both) == set(release.clips("train")) | set(release.clips("test")) and not set(both) & set(release.clips("valid"))
+    assert release.training_clips("train") == release.clips("train")
+    twelve = load("speech", minidata.speech_twelve(tmp_path / "twelve").root, tmp_path / "cache")  # its test is every clip
+    with pytest.raises(LivecmdError, match="test split holds its validation clips"):
+        twelve.training_clips("train+test")
 
 
 def test_multi_label_targets_are_zero_one_vectors_over_the_labels(tmp_path: Path) -> None:

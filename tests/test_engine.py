@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from livecmd.compute import exact_fp32
 from livecmd.errors import LivecmdError
 from livecmd.models import build_model, probabilities
 from livecmd.stream.engine import TorchEngine, choose_engine, engine_hop, make_engine
@@ -78,8 +79,20 @@ def test_cuda_streams_give_the_cpu_numbers() -> None:
     windows = _windows(7)
     expected = TorchEngine(model, torch.device("cpu"), False, SAMPLES, 5, max_batch=8)(windows)
     cuda = TorchEngine(_trained_looking_model(), torch.device("cuda"), False, SAMPLES, 5, max_batch=8)
-    for _ in range(3):  # pinned buffers and streams reused
-        np.testing.assert_allclose(cuda(windows), expected, rtol=1e-3, atol=1e-4)
+    with exact_fp32():  # cuDNN's default TF32 on Ampere/Hopper would move scores past the tolerance
+        for _ in range(3):  # pinned buffers and streams reused
+            np.testing.assert_allclose(cuda(windows), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_exact_fp32_turns_tf32_off_inside_and_restores_it() -> None:
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True  # cuDNN's own default
+    try:
+        with exact_fp32():
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 _FAULTS = """

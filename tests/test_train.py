@@ -28,9 +28,11 @@ from livecmd import weights
 from livecmd.domains import get_domain
 from livecmd.errors import LivecmdError
 from livecmd.models import build_model
+from rich.console import Console
+
 from tests import minidata
 from tests.conftest import run_cli, wait_for
-from train import checkpoint
+from train import checkpoint, precision
 from train.datasets import index
 from train.evaluate import evaluate
 from train.fit import TrainConfig, train
@@ -144,6 +146,48 @@ def test_resume_after_an_interrupt_ends_with_the_uninterrupted_run_s_weights(tmp
         a, b = load_file(whole / name), load_file(cut / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name  # bit for bit
     assert [row["train_loss"] for row in _log(whole)] == pytest.approx([row["train_loss"] for row in _log(cut)], rel=1e-6)
+
+
+def test_resuming_in_fp16_a_run_saved_without_a_loss_scale_goes_on_and_back(tmp_path: Path, monkeypatch) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    train(_config("speech", mini.root, out, epochs=1, amp="off"))  # as a CPU or bf16 session saves it: no scale
+    assert checkpoint.load(out / "last.safetensors").state["scaler"] == {}
+    # The session goes on where autocast picks fp16 (a GPU without bf16): the loop's real GradScaler,
+    # enabled; torch runs fp16 autocast and the scaler on a CPU too.
+    with monkeypatch.context() as m:
+        m.setattr(precision, "autocast_dtype", lambda device, amp="auto": torch.float16)
+        console = Console(record=True, width=400)
+        assert train(_config("speech", mini.root, out, epochs=2, resume=True), console).epochs_done == 2
+    assert "precision changes on resume: fp32 before, fp16 now" in console.export_text()
+    state = checkpoint.load(out / "last.safetensors").state
+    assert state["precision"] == "fp16" and state["scaler"]["scale"] > 0
+    assert train(_config("speech", mini.root, out, epochs=3, amp="off", resume=True)).epochs_done == 3  # and back to fp32
+    assert checkpoint.load(out / "last.safetensors").state["scaler"] == {}
+
+
+def test_sync_bn_on_a_cpu_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    code, _, err = run_cli(["train", *_mini_args(mini.root, tmp_path / "run", 1), "--device", "cpu", "--sync-bn"], monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--sync-bn needs CUDA" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_mtat_and_dcase_epochs_read_every_segment_and_a_resume_keeps_the_run_s_choice(tmp_path: Path) -> None:
+    mini = minidata.mtat(tmp_path / "mtat", per_folder=1)
+    out = tmp_path / "run"
+    console = Console(record=True, width=400)
+    train(_config("mtat", mini.root, out, epochs=1), console)
+    assert "all 12 segments per clip per epoch, on train)" in console.export_text()
+    assert checkpoint.load(out / "last.safetensors").state["config"]["epoch_windows"] == "all"
+    console = Console(record=True, width=400)
+    train(_config("mtat", mini.root, out, epochs=2, resume=True, epoch_windows="random"), console)  # the run's own setting wins
+    assert "all 12 segments per clip per epoch" in console.export_text()
+    assert weights.read_meta(out / "best.safetensors").extra["recipe"]["epoch_windows"] == "all"
+    other = tmp_path / "random"
+    console = Console(record=True, width=400)
+    train(_config("mtat", mini.root, other, epochs=1, epoch_windows="random"), console)
+    assert "one random window per clip per epoch" in console.export_text()
 
 
 def _livecmd_train(*args: str) -> subprocess.Popen:
@@ -288,12 +332,24 @@ def test_torchrun_trains_with_two_gloo_processes_into_one_run(tmp_path: Path) ->
                *_mini_args(mini.root, out, 2), "--device", "cpu"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert "x 2 process(es)" in result.stdout
+    assert "x 2 process(es) with DDP," in result.stdout and "lr 0.02 (2 x 0.01, --lr-scale linear)" in result.stdout
+    assert [row["lr"] for row in _log(out)] == [0.02, 0.02]  # two batches a step: twice the paper's lr
     assert result.stdout.count("epoch 2/2") == 1  # rank 0 speaks for both
     assert [(row["epoch"], row["processes"]) for row in _log(out)] == [(1, 2), (2, 2)]
     state = checkpoint.load(out / "last.safetensors")
     assert state.state["epoch"] == 2 and all(torch.isfinite(v).all() for v in state.model.values() if v.is_floating_point())
     weights.load(out / "best.safetensors")
+
+
+def test_torchrun_with_one_process_still_trains_through_ddp(tmp_path: Path) -> None:
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "-m", "livecmd", "train",
+               *_mini_args(mini.root, out, 1), "--device", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "x 1 process(es) with DDP," in result.stdout and "--lr-scale" not in result.stdout  # one process: the lr as given
+    assert [row["lr"] for row in _log(out)] == [0.01]
 
 
 # -- the product command at the paper's input lengths ------------------------------------------------

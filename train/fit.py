@@ -2,12 +2,16 @@
 model, optimizer and schedule, resume, then the epochs (steps, validation, checkpoints).
 
 The recipe is the paper's: SGD with Nesterov momentum 0.9, lr 0.01, batch 23, the lr divided
-by 5 when the validation metric has not improved for 3 epochs. One window per training clip
-per epoch, at a random offset in clips longer than the model's input.
+by 5 when the validation metric has not improved for 3 epochs. An epoch reads every segment of
+every clip (MagnaTagATune, DCASE: as the authors) or one window per clip at a random offset
+(speech), `--epoch-windows` (the domain table's default).
 
 Under `torchrun --nproc_per_node N -m livecmd.cli train ...` the same loop runs once per process
 with DistributedDataParallel (NCCL on GPUs, gloo on CPUs): each rank trains on its share of
-every epoch, rank 0 validates, keeps the best weights and writes the checkpoints.
+every epoch, rank 0 validates, keeps the best weights and writes the checkpoints. A step then
+averages N batches: `--lr-scale linear` (the default) multiplies the lr by N, so that each
+sample moves the weights as far as in one process and the paper's epoch counts and patience
+still fit (Goyal et al. 2017); `--sync-bn` makes BatchNorm's statistics span all N batches (CUDA).
 
 Faults: Ctrl-C (or the SIGTERM torchrun and batch schedulers send) stops at the next batch with
 a resumable `last.safetensors`; `--resume` continues from it with the same epoch, lr, data
@@ -46,7 +50,7 @@ from livecmd.errors import LivecmdError
 from livecmd.models import build_model
 from train import checkpoint, precision
 from train.augment import Augmentation
-from train.datasets import load, negatives
+from train.datasets import TRAIN_SPLITS, load, negatives
 from train.datasets.windows import Windows
 from train.evaluate import clip_scores, metrics, scoring_loader
 
@@ -80,11 +84,18 @@ class TrainConfig:
     keep_epochs: bool = False  # also write each epoch's weights, epoch-N.safetensors (to average them)
     negatives: tuple[Path, ...] = ()  # folders of long recordings without commands (train.datasets.negatives)
     negatives_share: float = 0.3  # negative windows an epoch, as a share of the training clips
+    epoch_windows: str | None = None  # "all" segments or one "random" window per clip per epoch; None: the domain's
+    train_splits: str | None = None  # "train" or "train+test" (speech: the paper's 57,929); None: "train"
+    valid_from: str | None = None  # dcase: "holdout" (the paper's) or "evaluation" CSV; None: the domain's
+    lr_scale: str = "linear"  # under torchrun: lr × processes ("linear") or as given ("none")
+    sync_bn: bool = False  # under torchrun on GPUs: BatchNorm statistics over every process's batch
 
 
 # What a resumed run keeps from the run it continues (the rest may change between sessions).
 _RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "whole_words", "cut_words", "input_samples",
-                 "negatives_share")
+                 "epoch_windows", "train_splits", "valid_from", "lr_scale", "negatives_share")
+_OLDER_RUNS = {"epoch_windows": "random", "train_splits": "train"}  # what runs from before these settings did
+LR_SCALES = ("linear", "none")
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,13 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
     # -- processes and device: one process per device under torchrun, else just this one ------
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    # Under torchrun even one process trains with DDP and its process group (NCCL on a GPU), so
+    # that a one-GPU machine checks the path a multi-GPU one takes (benchmarks/gpu_check.py).
+    distributed = world > 1 or "TORCHELASTIC_RUN_ID" in os.environ
     device = pick_device(config.device)
-    if world > 1:
+    if config.sync_bn and device.type != "cuda":
+        raise LivecmdError("--sync-bn needs CUDA: SyncBatchNorm runs on NCCL only (drop it on the CPU)")
+    if distributed:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
@@ -123,6 +139,9 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         elif (out / "last.safetensors").exists():
             raise LivecmdError(f"{out} already holds a run: pass --resume to continue it, or another --out")
         domain = get_domain(config.domain)
+        config = replace(config, **{k: domain.setting(k, getattr(config, k)) for k in ("epoch_windows", "train_splits", "valid_from")})
+        if config.lr_scale not in LR_SCALES:
+            raise LivecmdError(f"unknown --lr-scale {config.lr_scale!r}: choose one of {', '.join(LR_SCALES)}")
         window = config.input_samples or domain.input_samples
         cpus = os.cpu_count() or 1
         workers = config.workers if config.workers is not None else max(1, cpus // 2)
@@ -133,15 +152,15 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         found = negatives.find(config.negatives) if config.negatives else None
         extra = [r.path for r in found.recordings] if found else []
         if local_lead:
-            data = load(domain, config.data, config.cache, decode_workers, Console(stderr=True), extra=extra)
-        if world > 1:
+            data = load(domain, config.data, config.cache, decode_workers, Console(stderr=True), config.valid_from, extra=extra)
+        if distributed:
             dist.barrier()
         if not local_lead:
-            data = load(domain, config.data, config.cache, 0, Console(stderr=True), extra=extra)
+            data = load(domain, config.data, config.cache, 0, Console(stderr=True), config.valid_from, extra=extra)
         if resumed is not None and str(data.index.root) != resumed.state["config"]["data"]:
             raise LivecmdError(f"{out} was trained on {resumed.state['config']['data']}, not {data.index.root}: pass the same --data to resume")
         labels = data.index.labels
-        train_clips, valid_clips = data.clips("train"), data.clips("valid")
+        train_clips, valid_clips = data.training_clips(config.train_splits), data.clips("valid")
         if not train_clips or not valid_clips:
             raise LivecmdError(f"{data.index.root} has {len(train_clips)} usable training and {len(valid_clips)} validation clips: both must be non-empty")
         say(data.summary())
@@ -164,7 +183,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         augmentation = augmentation_for(config) if config.augment and data.index.noise else None
         train_set = Windows(data.cache, train_clips, window, labels=labels, multi_label=domain.multi_label,
                             train=True, seed=config.seed, augmentation=augmentation, noise=data.index.noise,
-                            backgrounds=backgrounds)
+                            segments=domain.segments, epoch_windows=config.epoch_windows, backgrounds=backgrounds)
         valid_set = Windows(data.cache, valid_clips, window, segments=domain.segments)
         sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
         batch = min(config.batch_size, len(sampler))  # a tiny dataset still makes one step
@@ -175,18 +194,21 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         core = build_model(domain, config.arch, n_labels=len(labels)).to(device)
         if config.init is not None and resumed is None:  # a resumed run has its own weights already
             core.load_state_dict(_initial_state(config, domain.name, labels))
+        if config.sync_bn and distributed:  # the same parameters, in modules that all-reduce their batch statistics
+            core = nn.SyncBatchNorm.convert_sync_batchnorm(core)
         loss_fn: nn.Module = nn.BCEWithLogitsLoss() if domain.multi_label else nn.CrossEntropyLoss()
 
         # -- optimizer, schedule, mixed precision -------------------------------------------------
+        lr_factor = world if config.lr_scale == "linear" else 1
         if config.optimizer == "sgd":
-            optimizer: torch.optim.Optimizer = torch.optim.SGD(core.parameters(), lr=config.lr or 0.01, momentum=0.9, nesterov=True)
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(core.parameters(), lr=(config.lr or 0.01) * lr_factor, momentum=0.9, nesterov=True)
         elif config.optimizer == "adamw":
-            optimizer = torch.optim.AdamW(core.parameters(), lr=config.lr or 1e-3)
+            optimizer = torch.optim.AdamW(core.parameters(), lr=(config.lr or 1e-3) * lr_factor)
         else:
             raise LivecmdError(f"unknown --optimizer {config.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=LR_FACTOR, patience=LR_PATIENCE)
         dtype = precision.autocast_dtype(device, config.amp)
-        scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)  # fp16 only: bf16 has fp32's range
+        scaler = precision.grad_scaler(device, dtype)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input length: let cuDNN pick its fastest kernels
 
@@ -198,7 +220,9 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
             core.load_state_dict(resumed.model)
             optimizer.load_state_dict(resumed.optimizer)
             scheduler.load_state_dict(s["scheduler"])
-            scaler.load_state_dict(s["scaler"])
+            precision.restore_scaler(scaler, s["scaler"])
+            if s.get("precision", precision.name(dtype)) != precision.name(dtype):
+                say(f"precision changes on resume: {s['precision']} before, {precision.name(dtype)} now")
             start_epoch, start_step, loss_sum, seen = s["epoch"], s["step"], s["loss_sum"], s["seen"]
             best_score, best_metrics = s["best_score"], s["best_metrics"]
             if lead:
@@ -208,16 +232,18 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
             else:
                 say(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step + 1} of {steps} (lr {_lr(optimizer):g})")
         model: nn.Module = core
-        if world > 1:
+        if distributed:
             model = DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
-        say(f"training {domain.name} {config.arch} ({len(labels)} labels, {window:,}-sample windows) on {device}, "
-            f"{precision.name(dtype)}, batch {batch} x {world} process(es), {workers} loader workers, {config.optimizer} "
-            f"lr {_lr(optimizer):g}; run folder {out}")
+        per_epoch = f"all {domain.segments} segments" if train_set.per_clip > 1 else "one random window"
+        say(f"training {domain.name} {config.arch} ({len(labels)} labels, {window:,}-sample windows, {per_epoch} per clip per epoch, "
+            f"on {'+'.join(TRAIN_SPLITS[config.train_splits])}) on {device}, {precision.name(dtype)}, batch {batch} x {world} process(es)"
+            f"{(' with DDP' + (' and SyncBatchNorm' if config.sync_bn else '')) if distributed else ''}, {workers} loader workers, {config.optimizer} lr {_lr(optimizer):g}"
+            f"{f' ({world} x {_lr(optimizer) / world:g}, --lr-scale linear)' if lr_factor > 1 and resumed is None else ''}; run folder {out}")
 
         def save_last(epoch: int, step: int) -> None:
             state = {
                 "config": _config_json(config, data.index.root), "epoch": epoch, "step": step,
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "precision": precision.name(dtype),
                 "loss_sum": loss_sum, "seen": seen, "best_score": best_score, "best_metrics": best_metrics,
             }
             checkpoint.save(out / "last.safetensors", core.state_dict(), optimizer.state_dict(), state)
@@ -301,7 +327,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
         _leave_together(world)
         return Outcome(out, config.epochs, best_metrics, interrupted=False)
     finally:
-        if world > 1:
+        if distributed:
             dist.destroy_process_group()
 
 
@@ -335,7 +361,8 @@ def _resumed_config(given: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     """The run's own settings, with this session's epochs, device, workers and cache."""
     if given.domain != saved["domain"]:
         raise LivecmdError(f"{given.out} is a {saved['domain']} run, not {given.domain}: pass --domain {saved['domain']} to resume it")
-    return replace(given, **{k: saved[k] for k in _RUN_SETTINGS if k in saved})  # runs of older versions lack some
+    older = {k: v for k, v in _OLDER_RUNS.items() if k not in saved}  # runs of older versions lack some settings
+    return replace(given, **{k: saved[k] for k in _RUN_SETTINGS if k in saved}, **older)
 
 
 def augmentation_for(config: TrainConfig) -> Augmentation:
@@ -448,7 +475,8 @@ def _scalars(result: dict[str, Any]) -> dict[str, Any]:
 
 def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int, ix: Any,
           best: dict[str, Any]) -> weights.WeightsMeta:
-    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "whole_words", "cut_words", "seed")}
+    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "whole_words", "cut_words", "seed",
+                                              "epoch_windows", "train_splits", "valid_from", "lr_scale")}
     if config.negatives:
         recipe["negatives"] = [str(p) for p in config.negatives]
         recipe["negatives_share"] = config.negatives_share

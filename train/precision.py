@@ -4,6 +4,11 @@ bf16 keeps fp32's range, so it needs no loss scaling; it doubles the speed of th
 stacks on GPUs and on CPUs with bf16 matrix units (AVX512-BF16, AMX), and slows CPUs without
 them, which therefore stay in fp32. fp16 (CUDA only) needs a GradScaler, which the training loop
 enables for it.
+
+A run may change precision when it resumes (a run started on a GPU goes on on a CPU, or `--amp`
+changes): the loss scale of an fp16 run is kept while fp16 goes on, and a scaler that starts in
+a resumed run whose earlier sessions did not scale (CPU, bf16, fp32) starts from its initial
+scale, as any fp16 run does.
 """
 
 from __future__ import annotations
@@ -36,3 +41,16 @@ def autocast_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | Non
 
 def name(dtype: torch.dtype | None) -> str:
     return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """The loss scaler of a training loop: enabled for fp16 only (bf16 has fp32's range)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+
+
+def restore_scaler(scaler: torch.amp.GradScaler, saved: dict) -> None:
+    """Continue `saved` (a checkpoint's `scaler.state_dict()`) in `scaler`. A session that did
+    not scale saved `{}`, which torch refuses to load ("The source state dict is empty"): an
+    enabled scaler then keeps its initial scale; a disabled one has nothing to continue."""
+    if scaler.is_enabled() and saved:
+        scaler.load_state_dict(saved)

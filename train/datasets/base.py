@@ -14,6 +14,8 @@ from livecmd.domains import Domain
 from livecmd.errors import LivecmdError
 
 SPLITS = ("train", "valid", "test")
+TRAIN_SPLITS = {"train": ("train",), "train+test": ("train", "test")}
+"""`--train-splits` choices: the splits training reads (never valid)."""
 _SALT = "livecmd-holdout:"
 
 
@@ -39,8 +41,9 @@ class Index:
     `labels` are the classes a model trained on this data outputs, in order. `missing` counts
     clips the layout names whose files are absent; `broken` counts files found unreadable while
     indexing (most broken files are found later, when decoding). `dropped` counts clips left out
-    on purpose (MagnaTagATune clips with none of the top-50 tags). `noise` holds the background
-    recordings speech augmentation mixes in (empty for the other domains).
+    on purpose (MagnaTagATune clips with none of the top-50 tags). `noise` holds the stretches of
+    background recordings speech augmentation mixes in (empty for the other domains): training
+    reads only these, never the stretches that valid and test `_silence_` clips are cut from.
     """
 
     domain: Domain
@@ -51,7 +54,7 @@ class Index:
     missing: int = 0
     broken: int = 0
     dropped: int = 0
-    noise: tuple[Path, ...] = ()
+    noise: tuple[Clip, ...] = ()
 
     def clips(self, split: str) -> tuple[Clip, ...]:
         if split not in SPLITS:
@@ -61,7 +64,7 @@ class Index:
     def paths(self) -> list[Path]:
         """Every file any split or the noise list reads, each once, in a stable order."""
         seen = dict.fromkeys(c.path for split in SPLITS for c in self.clips(split))
-        seen.update(dict.fromkeys(self.noise))
+        seen.update(dict.fromkeys(c.path for c in self.noise))
         return list(seen)
 
 

@@ -5,8 +5,13 @@ CSV files whose names contain `training`, `testing` and, when present, `evaluati
 the folder. Rows are `YTID start end label`, tab-separated (comma-separated CSV is read too); a
 clip with several labels has several rows. Strong-label files, whose rows start with the file
 name (`Y{YTID}_{start}_{end}.wav onset offset label`), give the same clip labels. Audio files
-`Y{YTID}_{start}_{end}.wav` lie in any folder below the root. Without an evaluation/validation
-CSV, a stable 10% of the training clips (hash of the file name) is held out as validation.
+`Y{YTID}_{start}_{end}.wav` lie in any folder below the root.
+
+Test is the testing CSV's clips (the paper's 488, "development set"). Validation is chosen, never
+implied by which CSVs are present (`valid_from`): `holdout`, the paper's split, holds out a stable
+share of the training clips (hash of the file name) as large as the paper's 5,859 of 51,172;
+`evaluation` validates on the evaluation (or validation) CSV's clips and trains on every
+training clip.
 """
 
 from __future__ import annotations
@@ -15,17 +20,19 @@ import csv
 from pathlib import Path
 
 from livecmd.domains import get_domain
+from livecmd.errors import LivecmdError
 from train.datasets.base import Clip, Index, held_out, no_layout
 
 LAYOUTS = (
     "the DCASE 2017 task 4 layout (CSV files named *training*.csv and *testing*.csv with rows "
     "YTID, start, end, label, and audio files Y{YTID}_{start}_{end}.wav below the folder)",
 )
-VALID_PERCENT = 10.0
+VALID_PERCENT = 100 * 5_859 / 51_172  # the paper's 45,313 / 5,859 split of the training CSV: 11.45%
 _SPLIT_WORDS = (("training", "train"), ("testing", "test"), ("evaluation", "valid"), ("validation", "valid"))
 
 
-def index(root: Path) -> Index:
+def index(root: Path, valid_from: str = "holdout") -> Index:
+    """Index a DCASE folder, validation `holdout` (the paper's) or from the `evaluation` CSV."""
     domain = get_domain("dcase")
     tables: dict[str, list[Path]] = {"train": [], "valid": [], "test": []}
     for path in sorted(root.rglob("*.csv")):
@@ -35,6 +42,11 @@ def index(root: Path) -> Index:
                 break
     if not tables["train"] or not tables["test"]:
         raise no_layout(domain, root, LAYOUTS)
+    evaluation = tables["valid"]
+    if valid_from == "evaluation" and not evaluation:
+        raise LivecmdError(f"--valid-from evaluation: {root} has no evaluation or validation CSV; pass --valid-from holdout (the paper's split)")
+    if valid_from == "holdout":
+        tables["valid"] = []
     audio = {p.name: p for p in root.rglob("Y*.wav")}
 
     known = set(domain.labels)
@@ -54,12 +66,14 @@ def index(root: Path) -> Index:
                 continue
             clips.append(Clip(found, tuple(l for l in domain.labels if l in labels)))
         splits[split] = clips
-    layout = "DCASE 2017 task 4 layout"
-    if not tables["valid"]:
+    if valid_from == "holdout":
         train = splits["train"]
         splits["train"] = [c for c in train if not held_out(c.path.name, VALID_PERCENT)]
         splits["valid"] = [c for c in train if held_out(c.path.name, VALID_PERCENT)]
-        layout += f" ({VALID_PERCENT:g}% of training clips held out as valid)"
+        layout = f"DCASE 2017 task 4 layout (--valid-from holdout: {VALID_PERCENT:.2f}% of training clips held out as valid, the paper's split"
+        layout += f"; {', '.join(p.name for p in evaluation)} not read)" if evaluation else ")"
+    else:
+        layout = f"DCASE 2017 task 4 layout (--valid-from evaluation: valid is {', '.join(p.name for p in evaluation)}; every training clip trains)"
     return Index(
         domain=domain,
         root=root,

@@ -29,6 +29,11 @@ LAYOUTS = (
 NOISE_FOLDER = "_background_noise_"
 CLIP_SECONDS = 1  # every Speech Commands clip is at most 1 s; silence is cut in 1-s pieces
 VALID_PERCENT = 10.0  # speakers held out when training on the 12-class layout
+NOISE_STRETCHES = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}
+"""Release layout: the part of each background recording (fractions of its length) that a
+split's `_silence_` clips come from. Training (its silence windows and the noise augmentation
+mixes in) never reads the stretches valid and test are cut from, as it never hears their words'
+speakers; every split still hears all six kinds of noise."""
 _SILENCE_SEEDS = {"valid": 1, "test": 2}  # fixed cuts, so scores are comparable between runs
 
 
@@ -84,19 +89,22 @@ def _release(root: Path) -> Index:
         split = "valid" if rel in listed["valid"] else "test" if rel in listed["test"] else "train"
         splits[split].append(Clip(path, (rel.split("/")[0],)))
 
-    # _silence_: about as many clips as an average word has in the split. Training reads a
-    # random 1-s window of a whole recording each time; valid and test use fixed cuts.
+    # _silence_: about as many clips as an average word has in the split, from the split's own
+    # stretch of each recording. Training reads a random 1-s window of its stretch each time;
+    # valid and test use fixed cuts.
     window = CLIP_SECONDS * domain.sample_rate
+    stretches = {split: [_stretch(n, NOISE_STRETCHES[split]) for n in lengths] for split in splits}
     for split, clips in splits.items():
         count = max(1, round(len(clips) / max(1, len(words))))
         if split == "train":
-            clips += [Clip(noise[i % len(noise)], (SILENCE,)) for i in range(count)]
+            clips += [Clip(noise[i % len(noise)], (SILENCE,), *stretches["train"][i % len(noise)]) for i in range(count)]
             continue
         rng = np.random.default_rng(_SILENCE_SEEDS[split])
         for i in range(count):
             k = i % len(noise)
-            start = int(rng.integers(0, max(1, lengths[k] - window)))
-            clips.append(Clip(noise[k], (SILENCE,), start, window))
+            first, length = stretches[split][k]
+            start = first + int(rng.integers(0, max(1, length - window + 1)))
+            clips.append(Clip(noise[k], (SILENCE,), start, min(window, length)))
     return Index(
         domain=domain,
         root=root,
@@ -105,7 +113,7 @@ def _release(root: Path) -> Index:
         splits={k: tuple(v) for k, v in splits.items()},
         missing=missing,
         broken=broken,
-        noise=tuple(noise),
+        noise=tuple(Clip(path, (SILENCE,), *stretch) for path, stretch in zip(noise, stretches["train"])),
     )
 
 
@@ -125,8 +133,14 @@ def _twelve_class(root: Path) -> Index:
         splits={"train": tuple(train), "valid": tuple(valid), "test": tuple(train + valid)},
         # The _silence_ clips are cuts of the background noise: the noise that augmentation
         # mixes in, taken from the training side only.
-        noise=tuple(c.path for c in train if c.labels == (SILENCE,)),
+        noise=tuple(c for c in train if c.labels == (SILENCE,)),
     )
+
+
+def _stretch(length: int, fractions: tuple[float, float]) -> tuple[int, int]:
+    """(start, length) in samples of the `fractions` of a `length`-sample recording."""
+    start, stop = (round(f * length) for f in fractions)
+    return start, stop - start
 
 
 def _read_list(path: Path) -> set[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,12 +15,18 @@ from train.augment import Augmentation, augment, cut_word
 from train.cache import ClipCache
 from train.datasets.base import Clip
 
+EPOCH_WINDOWS = ("random", "all")
+"""Training windows per clip per epoch: one at a random offset, or every scoring segment."""
+
 
 class Windows(Dataset):
     """Model inputs cut from decoded clips.
 
-    Training (`train=True`): one window of `window` samples per clip per epoch, at a random
-    offset in clips longer than that (zero-padded at the end when shorter), augmented when
+    Training (`train=True`), `epoch_windows="random"`: one window of `window` samples per clip
+    per epoch, at a random offset in clips longer than that (zero-padded at the end when
+    shorter); `epoch_windows="all"`: every one of the clip's `segments` scoring windows per epoch
+    (item i is segment i % segments of clip i // segments), as the paper's authors trained on
+    MagnaTagATune and DCASE, so that an epoch is their epoch and patience counts the same. Augmented when
     `augmentation` is given (its `cut_words` share of the words cut by the window's edge and
     labelled `_unknown_`, for label lists that have it); an item is (window (samples,),
     target), the target being the label index (multi-class) or a float 0/1 vector over `labels`
@@ -47,7 +52,8 @@ class Windows(Dataset):
         segments: int = 1,
         seed: int = 0,
         augmentation: Augmentation | None = None,
-        noise: Sequence[Path] = (),
+        noise: Sequence[Clip] = (),
+        epoch_windows: str = "random",
         backgrounds: Sequence[Path] = (),
     ):
         self.cache = cache
@@ -57,9 +63,12 @@ class Windows(Dataset):
         self.segments = segments
         self.seed = seed
         self.augmentation = augmentation
-        self.noise_paths = [p for p in noise if p in cache]
+        self.noise = [c for c in noise if c.path in cache]
         self.backgrounds = [p for p in backgrounds if p in cache and cache.samples(p) >= window]
         self.epoch = 0
+        if epoch_windows not in EPOCH_WINDOWS:
+            raise ValueError(f"epoch_windows {epoch_windows!r} is not one of {EPOCH_WINDOWS}")
+        self.per_clip = segments if train and epoch_windows == "all" else 1  # training items per clip
         self.targets = _targets(self.clips, labels, multi_label) if train else None
         # Cut words are trained as _unknown_: only a multi-class label list with one has a place for them.
         self._unknown = labels.index(UNKNOWN) if not multi_label and UNKNOWN in labels else None
@@ -67,24 +76,28 @@ class Windows(Dataset):
         self._noises: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self.clips)
+        return len(self.clips) * self.per_clip
 
     def __getitem__(self, i: int):
-        clip = self.clips[i]
-        wave = self.cache.wave(clip.path)
-        wave = wave[clip.start : None if clip.length is None else clip.start + clip.length]
+        clip_index, segment = divmod(i, self.per_clip)
+        clip = self.clips[clip_index]
         if not self.train:
-            return torch.from_numpy(audio.segments(wave, self.window, self.segments))
+            return torch.from_numpy(audio.segments(_read(self.cache, clip), self.window, self.segments))
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        if len(wave) > self.window:
-            start = int(rng.integers(0, len(wave) - self.window + 1))
-            x = np.ascontiguousarray(wave[start : start + self.window])
+        # Only the window is read: a negative recording may be an hour long.
+        length = (self.cache.samples(clip.path) - clip.start) if clip.length is None else clip.length
+        if self.per_clip > 1 and length > self.window:
+            start = int(audio.segment_starts(length, self.window, self.segments)[segment])
+            x = self.cache.part(clip.path, clip.start + start, self.window)
+        elif length > self.window:
+            start = int(rng.integers(0, length - self.window + 1))
+            x = self.cache.part(clip.path, clip.start + start, self.window)
         else:
-            x = audio.fit(wave, self.window)
-        target = self.targets[i]
+            x = audio.fit(_read(self.cache, clip), self.window)
+        target = self.targets[clip_index]
         if self.augmentation is not None:
             if self._noises is None:  # once per process: a few long recordings
-                self._noises = [self.cache.wave(p) for p in self.noise_paths]
+                self._noises = [_read(self.cache, c) for c in self.noise]
             settings = self.augmentation
             if settings.cut_words and self._unknown is not None and int(target) != self._silence and rng.random() < settings.cut_words:
                 # no shift after the cut: it would move the part left back into the window
@@ -95,6 +108,12 @@ class Windows(Dataset):
                 noises = [self.cache.part(path, int(rng.integers(0, self.cache.samples(path) - self.window + 1)), self.window)]
             x = augment(x, rng, noises, settings)
         return torch.from_numpy(x), target
+
+
+def _read(cache: ClipCache, clip: Clip) -> np.ndarray:
+    """The samples of `clip`: its file, or its stretch of the file."""
+    wave = cache.wave(clip.path)
+    return wave[clip.start : None if clip.length is None else clip.start + clip.length]
 
 
 def _targets(clips: Sequence[Clip], labels: Sequence[str], multi_label: bool) -> torch.Tensor:
