@@ -170,6 +170,24 @@ def synth(
     run(out, words, voices, per_voice, seed, workers, list_voices)
 
 
+@app.command()
+def custom(
+    words: str = typer.Option(..., "--words", metavar="W1,W2,...", help="Your words, comma-separated; a phrase may have spaces (its label joins them with _)."),
+    out: Path = typer.Option(..., "--out", metavar="FILE", help="The weights to write (.safetensors): labels your words, _unknown_, _silence_."),
+    takes: Path | None = typer.Option(None, "--takes", metavar="DIR", help="Your own recordings, DIR/LABEL/*.wav (`livecmd record` writes them).", show_default=False),
+    minutes: float = typer.Option(20.0, "--minutes", help="Time budget after the synthesis: more windows and epochs the longer."),
+    voices: str = typer.Option("all", "--voices", help="all, or comma-separated engines or engine:voice names from `livecmd synth --list`."),
+    per_voice: int = typer.Option(6, "--per-voice", min=1, help="Takes of each word per voice."),
+    trainable: int = typer.Option(3, "--trainable", min=1, max=8, help="Blocks of the shipped model fine-tuned at the top; the others stay frozen."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seeds the synthesis, the windows and the training."),
+) -> None:
+    """Learn your own words from the offline TTS voices installed here (and your takes): a model
+    `listen`, `eval` and `export` use as they are, with its tuned threshold."""
+    from train.custom import CustomConfig, run
+
+    run(CustomConfig(words=words, out=out, takes=takes, minutes=minutes, voices=voices, per_voice=per_voice, trainable=trainable, seed=seed))
+
+
 def main() -> None:
     """Console-script entry point. A Ctrl-C that the command does not handle itself (while it
     starts, loads a model or decodes data) ends it with one line and exit code 130."""
