@@ -69,8 +69,8 @@ def train(
 
 @app.command(name="eval")
 def evaluate(
-    domain: str = typer.Option(..., "--domain", help="speech, mtat or dcase."),
-    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout."),
+    domain: str | None = typer.Option(None, "--domain", help="speech, mtat or dcase: the paper's metric on a real layout. Without it: one subfolder of recordings per label of the weights (a custom vocabulary), accuracy and confusion matrix.", show_default=False),
+    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout (or, without --domain, LABEL/ subfolders)."),
     weights: Path = typer.Option(..., "--weights", metavar="W", help="Weights file (.safetensors), e.g. a run's best.safetensors."),
     split: str = typer.Option("test", "--split", help="test or valid (the 12-class speech test set: test is every clip, valid its held-out speakers)."),
     json_out: bool = typer.Option(False, "--json", help="Also print the result as one JSON object on the last line of stdout."),
@@ -83,8 +83,11 @@ def evaluate(
     """The paper's metric on a dataset split: speech 12-class accuracy (with a confusion
     matrix), mtat ROC-AUC and PR-AUC, dcase instance F-score; clip scores averaged over the
     domain's segments."""
-    from train.evaluate import evaluate as run_evaluate
+    from train.evaluate import evaluate as run_evaluate, evaluate_folders
 
+    if domain is None:
+        evaluate_folders(data, weights, device, batch_size, as_json=json_out)
+        return
     run_evaluate(domain, data, weights, split, device, amp, batch_size, workers, cache, as_json=json_out)
 
 
@@ -186,6 +189,23 @@ def custom(
     from train.custom import CustomConfig, run
 
     run(CustomConfig(words=words, out=out, takes=takes, minutes=minutes, voices=voices, per_voice=per_voice, trainable=trainable, seed=seed))
+
+
+@app.command()
+def record(
+    words: str = typer.Option(..., "--words", metavar="W1,W2,...", help="The words to record, comma-separated, as for `livecmd custom`."),
+    takes: int = typer.Option(5, "--takes", min=1, help="Takes of each word."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to write: LABEL/SPEAKER_nohash_N.wav (what `custom --takes` reads); earlier takes are kept."),
+    mic: str | None = typer.Option(None, "--mic", metavar="NAME|INDEX", help="Audio input device, from `livecmd listen --list-devices` (by default the system's default input).", show_default=False),
+    seconds: float = typer.Option(2.5, "--seconds", help="Length of each take: say the word once while the bar runs."),
+    tries: int = typer.Option(5, "--tries", min=1, help="Attempts per take before giving up."),
+    speaker: str | None = typer.Option(None, "--speaker", help="Your name, hashed into the file names. \\[default: the login name]", show_default=False),
+) -> None:
+    """Record your own takes of your words from the microphone, with a level meter; takes that
+    are clipped, too quiet or cut off are refused with the reason and asked for again."""
+    from livecmd.record import RecordSettings, record as run_record
+
+    run_record(RecordSettings(words=words, takes=takes, out=out, mic=mic, seconds=seconds, tries=tries, speaker=speaker))
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import re
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -46,12 +45,13 @@ from torch import nn
 from livecmd import audio, weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN, get_domain
 from livecmd.errors import LivecmdError
+from livecmd.vocabulary import Phrase, parse_phrases
 from train import streams, synth
-from train.augment import Augmentation, add_noise, augment, cut_word, gain, word_span
+from train.evaluate import AUDIO_SUFFIXES
+from train.augment import Augmentation, augment, centred_window, cut_word, gain
 from train.voices import VOICES, Voice
 
 WINDOW = get_domain("speech").input_samples  # 1 s at 16 kHz: the shipped model's window
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SHARED = Path(os.environ.get("LIVECMD_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 # Real clips for `_unknown_` and `_silence_` in ../shared/data (never wake_words_real: those are
 # the recordings custom vocabularies are scored on).
@@ -86,12 +86,6 @@ class CustomConfig:
     init: Path | None = None  # None: the shipped speech weights
 
 
-@dataclass(frozen=True)
-class Phrase:
-    text: str  # as spoken: "smart mirror"
-    label: str  # as a label and folder name: "smart_mirror"
-
-
 @dataclass
 class Sources:
     """Every clip the run learns from, as 1-s float32 windows (or paths for the stream)."""
@@ -103,23 +97,6 @@ class Sources:
     noise: list[np.ndarray]  # long background recordings
     tune_words: list[tuple[str, Path]]  # kept-apart clips for the threshold stream
     tune_noise: np.ndarray
-
-
-def parse_phrases(spec: str) -> tuple[Phrase, ...]:
-    """Comma-separated words or phrases; one-line errors for an empty list or unusable text."""
-    texts = [" ".join(w.lower().split()) for w in spec.split(",")]
-    texts = list(dict.fromkeys(t for t in texts if t))
-    if not texts:
-        raise LivecmdError("give the words to learn, comma-separated: --words lights,music,next (a phrase may have spaces)")
-    bad = [t for t in texts if not re.fullmatch(r"[a-z][a-z' -]*", t)]
-    if bad:
-        raise LivecmdError(f"cannot learn {', '.join(repr(t) for t in bad)}: give English words or phrases in letters, "
-                           "comma-separated, e.g. --words lights,music,'smart mirror'")
-    phrases = tuple(Phrase(t, t.replace(" ", "_")) for t in texts)
-    clash = [p.label for p in phrases if p.label in (UNKNOWN, SILENCE)]
-    if clash:
-        raise LivecmdError(f"{clash[0]} is a reserved label: choose other words")
-    return phrases
 
 
 def split_voices(voices: Sequence[Voice], share: float, seed: int) -> tuple[tuple[Voice, ...], tuple[Voice, ...]]:
@@ -148,12 +125,7 @@ def _synthesize(out: Path, texts: Sequence[str], voices: Sequence[Voice], per_vo
 
 def _clip(path: Path) -> np.ndarray:
     """A recording as a 1-s window centred on its word (a take may be several seconds long)."""
-    wave = audio.load(path)
-    if len(wave) <= WINDOW:
-        return audio.fit(wave, WINDOW)
-    start, end = word_span(wave)
-    first = min(max(0, (start + end) // 2 - WINDOW // 2), len(wave) - WINDOW)
-    return wave[first : first + WINDOW].copy()
+    return centred_window(audio.load(path), WINDOW)
 
 
 def read_takes(folder: Path, labels: Sequence[str]) -> dict[str, list[Path]]:
