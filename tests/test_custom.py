@@ -136,3 +136,15 @@ def test_kept_apart_voices_are_whole_speakers() -> None:
     train, kept = split_voices(voices, 0.2, seed=0)
     assert kept and train and set(train) | set(kept) == set(voices)
     assert not {v.speaker for v in train} & {v.speaker for v in kept}  # festival us1_mbrola goes with mbrola us1
+
+
+def test_custom_labels_fire_even_when_they_are_speech_commands_filler_words() -> None:
+    """listen fires every label but _unknown_ and _silence_ of a custom list, whatever the word:
+    a rule that silences Speech Commands' filler words must key on the stock label lists."""
+    from livecmd.stream.decide import DecideSettings, Decider
+
+    labels = ("house", "marvin", UNKNOWN, SILENCE)
+    decider = Decider(DecideSettings(labels, (0.5,) * 4, smooth_windows=1, refractory=0, multi_label=False, sample_rate=SAMPLE_RATE))
+    scores = np.array([[0.9, 0.0, 0.1, 0.0], [0.0, 0.0, 0.0, 1.0], [0.0, 0.9, 0.1, 0.0], [0.0, 0.0, 0.9, 0.1]], np.float32)
+    _, events = decider.update(np.arange(1, 5) * 1600, scores)
+    assert [e.label for e in events] == ["house", "marvin"]

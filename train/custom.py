@@ -97,6 +97,7 @@ class Sources:
     noise: list[np.ndarray]  # long background recordings
     tune_words: list[tuple[str, Path]]  # kept-apart clips for the threshold stream
     tune_noise: np.ndarray
+    voices: int = 0  # TTS voices trained on
 
 
 def split_voices(voices: Sequence[Voice], share: float, seed: int) -> tuple[tuple[Voice, ...], tuple[Voice, ...]]:
@@ -123,7 +124,7 @@ def _synthesize(out: Path, texts: Sequence[str], voices: Sequence[Voice], per_vo
     return {t: sorted((out / t).glob("*.wav")) for t in texts}
 
 
-def _clip(path: Path) -> np.ndarray:
+def load_clip(path: Path) -> np.ndarray:
     """A recording as a 1-s window centred on its word (a take may be several seconds long)."""
     return centred_window(audio.load(path), WINDOW)
 
@@ -188,12 +189,12 @@ def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console:
     kept_names = {f"{synth.speaker_id(v)}_nohash_{synth.clip_number(v, k, config.per_voice)}.wav"
                   for v in tune_voices for k in range(config.per_voice)}
     is_tune = lambda path: path.name in kept_names  # noqa: E731
-    words = {p.label: [_clip(c) for c in spoken[p.text] if not is_tune(c)] for p in phrases}
+    words = {p.label: [load_clip(c) for c in spoken[p.text] if not is_tune(c)] for p in phrases}
     tune_words = [(p.label, c) for p in phrases for c in spoken[p.text] if is_tune(c)]
     if config.takes is not None:
         for label, paths in read_takes(config.takes, labels).items():
             kept = paths[-1:] if len(paths) >= 4 else []  # one take per word checks the threshold
-            mine = [_clip(p) for p in paths if p not in kept]
+            mine = [load_clip(p) for p in paths if p not in kept]
             # A take is worth more than a synthetic clip: together a quarter of the word's draws.
             words[label] += mine * max(1, round(len(words[label]) / 3 / max(len(mine), 1)))
             tune_words += [(label, p) for p in kept]
@@ -211,7 +212,7 @@ def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console:
         said_parts = _synthesize(work / "parts", sorted(parts - set(labels)), train_voices, 2, config.seed + 2, console)
         for text, paths in said_parts.items():
             said[text] = said.get(text, []) + paths
-    other = [_clip(c) for paths in said.values() for c in paths]
+    other = [load_clip(c) for paths in said.values() for c in paths]
     real = real_other_words(config.shared, labels + tuple(texts))
     random.Random(config.seed).shuffle(real)
     tune_real = real[: max(10, len(tune_words) // 2)] if real else []
@@ -220,13 +221,13 @@ def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console:
     random.Random(config.seed).shuffle(tune)
     console.print(f"clips: {', '.join(f'{label} {len(c)}' for label, c in words.items())}, other words {len(other)} synthetic "
                   f"+ {len(real) - len(tune_real)} real, {len(noise)} noise recordings; threshold stream {len(tune)} clips")
-    return Sources(labels + (UNKNOWN, SILENCE), words, other, real[len(tune_real):], noise, tune, tune_noise)
+    return Sources(labels + (UNKNOWN, SILENCE), words, other, real[len(tune_real):], noise, tune, tune_noise, len(train_voices))
 
 
 # -- windows: what the frozen trunk sees, drawn without end in a fixed mix -------------------------
 
 
-def _silence(rng: np.random.Generator, noise: Sequence[np.ndarray]) -> np.ndarray:
+def silence_window(rng: np.random.Generator, noise: Sequence[np.ndarray]) -> np.ndarray:
     """A 1-s cut of a background recording at a random level (now and then near-digital silence)."""
     if rng.random() < 0.1:
         return (rng.standard_normal(WINDOW) * 10 ** rng.uniform(-5, -3)).astype(np.float32)
@@ -259,7 +260,7 @@ def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
         if real and (roll < 0.9 or not sources.other):
             path = real[int(rng.integers(len(real)))]
             try:
-                clip = _clip(path)
+                clip = load_clip(path)
             except LivecmdError:
                 return other()
             return augment(clip, rng, sources.noise, OTHER_AUGMENT), unknown
@@ -273,7 +274,7 @@ def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
     for clip in sources.other:
         yield augment(clip, rng, sources.noise, OTHER_AUGMENT), unknown
     for _ in range(max(n_words // 4, 8)):
-        yield _silence(rng, sources.noise), silence
+        yield silence_window(rng, sources.noise), silence
     while True:
         roll = rng.random()
         if roll < 0.3:
@@ -281,7 +282,7 @@ def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
         elif roll < 0.85:
             yield other()
         else:
-            yield _silence(rng, sources.noise), silence
+            yield silence_window(rng, sources.noise), silence
 
 
 def _unshifted(settings: Augmentation) -> Augmentation:
@@ -317,6 +318,17 @@ def trunk_features(model: nn.Module, frozen: int, batch: np.ndarray) -> torch.Te
         for layer in model.layers[:frozen]:
             x = layer(x)
     return x.to(torch.float16)
+
+
+def kept_apart(sources: Sources, model: nn.Module, frozen: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Features and targets of the kept-apart clips (and 8 silences), or None without any."""
+    if not sources.tune_words:
+        return None
+    kept = [(sources.labels.index(label), load_clip(path)) for label, path in sources.tune_words]
+    rng = np.random.default_rng(1)
+    silences = [silence_window(rng, sources.noise) for _ in range(8)]
+    features = trunk_features(model, frozen, np.stack([w for _, w in kept] + silences))
+    return features, torch.tensor([k for k, _ in kept] + [sources.labels.index(SILENCE)] * len(silences))
 
 
 def top_logits(model: nn.Module, frozen: int, features: torch.Tensor) -> torch.Tensor:
@@ -458,12 +470,7 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
         frozen = len(model.layers) - config.trainable
         left = budget - (time.monotonic() - started)
         tune_reserve = min(0.15 * max(left, 0), 90.0) if sources.tune_words else 0.0
-        # The kept-apart words (not their stream) also pick the best epoch.
-        valid = None
-        kept = [(sources.labels.index(label), _clip(path)) for label, path in sources.tune_words]
-        if kept:
-            feats = trunk_features(model, frozen, np.stack([w for _, w in kept] + [_silence(np.random.default_rng(1), sources.noise) for _ in range(8)]))
-            valid = (feats, torch.tensor([k for k, _ in kept] + [sources.labels.index(SILENCE)] * 8))
+        valid = kept_apart(sources, model, frozen)  # the kept-apart words (not their stream) pick the best epoch
         left = budget - (time.monotonic() - started) - tune_reserve
         console.print(f"transfer: blocks 1-{frozen - 1} of the shipped speech model frozen, the last {config.trainable} and a new "
                       f"{len(sources.labels)}-label output layer trained; {max(left, 0) / 60:.1f} min left for windows and epochs")
@@ -472,7 +479,7 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
         fitted = fit_top(model, frozen, train_set, valid, left, console, config.seed)
         meta = weights.WeightsMeta(
             arch="samplecnn", domain="speech", labels=sources.labels, sample_rate=SAMPLE_RATE, input_samples=WINDOW,
-            training_data=f"livecmd custom: {len(VOICES)}-voice table, synthetic words"
+            training_data=f"livecmd custom: the words said by {sources.voices} TTS voices"
                           + (f" and takes from {config.takes}" if config.takes else ""),
             metrics={"kept_apart_balanced_accuracy": round(fitted["score"], 4) if valid is not None else None, "epoch": fitted["epoch"]},
             extra={"custom": {"words": [p.text for p in phrases], "windows": len(train_set[1]), "epochs": fitted["epochs"],
