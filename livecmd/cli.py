@@ -163,8 +163,8 @@ def train(
 
 @app.command(name="eval")
 def evaluate(
-    domain: str = typer.Option(..., "--domain", metavar=DOMAIN, help="The paper's task the weights are for."),
-    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout."),
+    domain: str | None = typer.Option(None, "--domain", metavar=DOMAIN, help="speech, mtat or dcase: the paper's metric on a real layout. Without it: one subfolder of recordings per label of the weights (a custom vocabulary), accuracy and confusion matrix.", show_default=False),
+    data: Path = typer.Option(..., "--data", metavar="PATH", help="The dataset folder, in its real layout (or, without --domain, LABEL/ subfolders)."),
     weights: Path | None = typer.Option(None, "--weights", metavar="W", help="Weights file (.safetensors), e.g. a run's best.safetensors or weights/speech-samplecnn.safetensors.", show_default=False),
     split: str = typer.Option("test", "--split", metavar=SPLIT, help="The split to score (the 12-class speech test set: test is every clip, valid its held-out speakers)."),
     json_out: bool = typer.Option(False, "--json", metavar="", help="Also print the result as one JSON object on the last line of stdout."),
@@ -177,9 +177,12 @@ def evaluate(
     """The paper's metric on a dataset split: speech 12-class accuracy (with a confusion matrix), mtat ROC-AUC and PR-AUC, dcase instance F-score; clip scores averaged over the domain's segments. Needs a checkout of livecmd (its train/ folder)."""
     if weights is None:
         raise LivecmdError("eval needs the weights to score: add --weights W (a .safetensors file, e.g. weights/speech-samplecnn.safetensors)")
-    run_evaluate = _train_module("train.evaluate", "eval").evaluate
+    evaluation = _train_module("train.evaluate", "eval")
 
-    run_evaluate(domain, data, weights, split, device, amp, batch_size, workers, cache, as_json=json_out)
+    if domain is None:
+        evaluation.evaluate_folders(data, weights, device, batch_size, as_json=json_out)
+        return
+    evaluation.evaluate(domain, data, weights, split, device, amp, batch_size, workers, cache, as_json=json_out)
 
 
 @app.command()
@@ -224,6 +227,41 @@ def synth(
     run = _train_module("train.synth", "synth").run
 
     run(out, words, voices, per_voice, seed, workers, list_voices)
+
+
+@app.command()
+def custom(
+    words: str = typer.Option(..., "--words", metavar="W1,W2,...", help="Your words, comma-separated; a phrase may have spaces (its label joins them with _)."),
+    out: Path = typer.Option(..., "--out", metavar="FILE", help="The weights to write (.safetensors): labels your words, _unknown_, _silence_."),
+    takes: Path | None = typer.Option(None, "--takes", metavar="DIR", help="Your own recordings, DIR/LABEL/*.wav (`livecmd record` writes them).", show_default=False),
+    minutes: float = typer.Option(20.0, "--minutes", help="Time budget after the synthesis: more windows and epochs the longer."),
+    voices: str = typer.Option("all", "--voices", help="all, or comma-separated engines or engine:voice names from `livecmd synth --list`."),
+    per_voice: int = typer.Option(6, "--per-voice", min=1, help="Takes of each word per voice."),
+    trainable: int = typer.Option(3, "--trainable", min=1, max=8, help="Blocks of the shipped model fine-tuned at the top; the others stay frozen."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seeds the synthesis, the windows and the training."),
+) -> None:
+    """Learn your own words from the offline TTS voices installed here (and your takes): a model
+    `listen`, `eval` and `export` use as they are, with its tuned threshold."""
+    from train.custom import CustomConfig, run
+
+    run(CustomConfig(words=words, out=out, takes=takes, minutes=minutes, voices=voices, per_voice=per_voice, trainable=trainable, seed=seed))
+
+
+@app.command()
+def record(
+    words: str = typer.Option(..., "--words", metavar="W1,W2,...", help="The words to record, comma-separated, as for `livecmd custom`."),
+    takes: int = typer.Option(5, "--takes", min=1, help="Takes of each word."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to write: LABEL/SPEAKER_nohash_N.wav (what `custom --takes` reads); earlier takes are kept."),
+    mic: str | None = typer.Option(None, "--mic", metavar="NAME|INDEX", help="Audio input device, from `livecmd listen --list-devices` (by default the system's default input).", show_default=False),
+    seconds: float = typer.Option(2.5, "--seconds", help="Length of each take: say the word once while the bar runs."),
+    tries: int = typer.Option(5, "--tries", min=1, help="Attempts per take before giving up."),
+    speaker: str | None = typer.Option(None, "--speaker", help="Your name, hashed into the file names. \\[default: the login name]", show_default=False),
+) -> None:
+    """Record your own takes of your words from the microphone, with a level meter; takes that
+    are clipped, too quiet or cut off are refused with the reason and asked for again."""
+    from livecmd.record import RecordSettings, record as run_record
+
+    run_record(RecordSettings(words=words, takes=takes, out=out, mic=mic, seconds=seconds, tries=tries, speaker=speaker))
 
 
 def main() -> None:

@@ -42,6 +42,19 @@ def word_span(wave: np.ndarray, floor_db: float = 30.0) -> tuple[int, int]:
     return int(loud[0] * 160), int((loud[-1] + 1) * 160)
 
 
+def centred_window(wave: np.ndarray, samples: int) -> np.ndarray:
+    """`samples` of `wave` centred on its word (`word_span`): how a recording longer than the
+    model's window (a take, a wake-word clip of several seconds) is scored or trained on; a
+    shorter one is zero-padded at the end."""
+    if len(wave) <= samples:
+        out = np.zeros(samples, dtype=np.float32)
+        out[: len(wave)] = wave
+        return out
+    start, end = word_span(wave)
+    first = min(max(0, (start + end) // 2 - samples // 2), len(wave) - samples)
+    return np.ascontiguousarray(wave[first : first + samples], dtype=np.float32)
+
+
 def time_shift(wave: np.ndarray, shift: int) -> np.ndarray:
     """Move the clip `shift` samples later (earlier if negative), filling with zeros: the
     length is kept and nothing wraps around."""

@@ -37,17 +37,19 @@ from sklearn.metrics import (
 from torch import nn
 from torch.utils.data import DataLoader
 
-from livecmd import weights
+from livecmd import audio, weights
 from livecmd.compute import pick_device
 from livecmd.domains import Domain, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.models import probabilities
 from train import precision
+from train.augment import centred_window
 from train.datasets import Clip, Decoded, load
 from train.datasets.speech_commands import scoring_label
 from train.datasets.windows import Windows
 
 THRESHOLD = 0.5  # a multi-label tag is "on" when its clip score reaches this
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")  # the recordings a label folder may hold
 METRIC_KEYS = ("accuracy", "roc_auc", "pr_auc", "f_score", "precision", "recall")
 
 
@@ -194,3 +196,71 @@ def _report(result: dict[str, Any], domain: Domain, console: Console) -> None:
         for label, row in zip(labels, result["confusion_matrix"]):
             matrix.add_row(label, *(str(v) for v in row))
         console.print(matrix)
+
+
+def evaluate_folders(data: str | Path, weights_path: str | Path, device: str = "auto", batch_size: int = 64,
+                     as_json: bool = False, console: Console | None = None) -> dict[str, Any]:
+    """Accuracy and confusion matrix of single-label weights on a folder with one subfolder of
+    recordings per label of the weights (`_unknown_`/`_silence_` where present): how a custom
+    vocabulary (`livecmd custom`) is measured. A recording longer than the model's window is
+    scored on the window centred on its word; subfolders of other names are skipped and named."""
+    console = console or Console()
+    root = Path(data).expanduser()
+    if not root.is_dir():
+        raise LivecmdError(f"--data {root} is not a folder: give one with a subfolder of recordings per label")
+    dev = pick_device(device)
+    loaded = weights.load(weights_path, dev)
+    labels = list(loaded.meta.labels)
+    if get_domain(loaded.meta.domain).multi_label:
+        raise LivecmdError(f"{weights_path} is a multi-label {loaded.meta.domain} model: score it with --domain {loaded.meta.domain}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    skipped = [p.name for p in folders if p.name not in labels]
+    clips = [(labels.index(p.name), f) for p in folders if p.name in labels for f in sorted(p.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES]
+    if not clips:
+        raise LivecmdError(f"--data {root} has no recordings in folders named for the labels of {weights_path} ({', '.join(labels)})")
+    window = loaded.meta.input_samples
+    truth, predicted, broken = [], [], 0
+    columns = (TextColumn("scoring clips"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress, torch.no_grad():
+        task = progress.add_task("scoring", total=len(clips))
+        for i in range(0, len(clips), batch_size):
+            batch, kept = [], []
+            for k, path in clips[i : i + batch_size]:
+                try:
+                    batch.append(centred_window(audio.load(path, loaded.meta.sample_rate), window))
+                    kept.append(k)
+                except LivecmdError:
+                    broken += 1
+            if batch:
+                logits = loaded.model(torch.from_numpy(np.stack(batch)).to(dev))
+                predicted += logits.argmax(dim=1).cpu().tolist()
+                truth += kept
+            progress.advance(task, len(clips[i : i + batch_size]))
+    present = sorted(set(truth))
+    result = {
+        "weights": str(weights_path), "data": str(root), "clips": len(truth), "broken": broken, "skipped_folders": skipped,
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "per_label": {labels[k]: float(np.mean([p == k for t, p in zip(truth, predicted) if t == k])) for k in present},
+        "confusion_labels": labels,
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=list(range(len(labels)))).tolist(),
+    }
+    table = Table(title=f"{Path(weights_path).name} on {len(truth):,} clips of {root} ({dev})")
+    table.add_column("label")
+    table.add_column("clips", justify="right")
+    table.add_column("accuracy", justify="right")
+    for k in present:
+        table.add_row(labels[k], str(truth.count(k)), f"{result['per_label'][labels[k]]:.4f}")
+    table.add_row("all", str(len(truth)), f"{result['accuracy']:.4f}")
+    console.print(table)
+    matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
+    matrix.add_column("")
+    for label in labels:
+        matrix.add_column(label.strip("_")[:12], justify="right")
+    for k in present:
+        matrix.add_row(labels[k], *(str(v) for v in result["confusion_matrix"][k]))
+    console.print(matrix)
+    if skipped:
+        console.print(f"skipped folders that are none of the labels: {', '.join(skipped)}")
+    if as_json:
+        print(json.dumps(result), flush=True)
+    return result

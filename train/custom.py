@@ -1,0 +1,495 @@
+"""`livecmd custom`: a model for your own words, learned in minutes on a CPU from the offline
+TTS voices installed here (and, if given, a few takes of your own voice).
+
+The recipe, top to bottom (`run`):
+1. Synthesize every word with every chosen voice (train/synth.py: varied rate, pitch, level and
+   place in the second); a few whole speakers are kept apart to tune the threshold on.
+2. Gather `_unknown_` (other words: Speech Commands' words and the single words of each phrase,
+   synthesized, plus real Speech Commands clips from the shared data folder when there is one;
+   words cut by the window's edge) and `_silence_` (cuts of real background noise).
+3. Transfer from the shipped speech model: its early blocks stay frozen and run once per
+   training window (their outputs are cached), the last `trainable` blocks are fine-tuned and a
+   new output layer is learned for the new labels. Fine-tuning every layer runs at ~9 windows/s
+   on one core of the dev box, the frozen trunk at ~24 windows/s and the cached top at
+   thousands, so on a CPU this is the only transfer that sees enough windows in minutes
+   (docs/custom-words.md compares the depths).
+4. Everything after the synthesis keeps to the `minutes` budget: more augmented windows are
+   computed while their share of the budget lasts, then epochs run while theirs does.
+5. The threshold `listen` uses is tuned by running listen itself over a stream of the kept-apart
+   voices (and takes), and stored where listen reads it (`meta.extra["listen"]["threshold"]`).
+
+Labels: each word or phrase as given, spaces turned into `_` ("smart mirror" -> `smart_mirror`,
+a folder name as well as a JSON string), then `_unknown_` and `_silence_`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sklearn.metrics import balanced_accuracy_score
+from torch import nn
+
+from livecmd import audio, weights
+from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN, get_domain
+from livecmd.errors import LivecmdError
+from livecmd.vocabulary import Phrase, parse_phrases
+from train import streams, synth
+from train.evaluate import AUDIO_SUFFIXES
+from train.augment import Augmentation, augment, centred_window, cut_word, gain
+from train.voices import VOICES, Voice
+
+WINDOW = get_domain("speech").input_samples  # 1 s at 16 kHz: the shipped model's window
+SHARED = Path(os.environ.get("LIVECMD_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+# Real clips for `_unknown_` and `_silence_` in ../shared/data (never wake_words_real: those are
+# the recordings custom vocabularies are scored on).
+REAL_UNKNOWN = ("speech_commands_v0.01_sample", "speech_commands_test_set_v0.02_part_a", "speech_commands_extra_trainval")
+NOISE_DIR = "speech_commands_v0.01_sample/_background_noise_"
+TUNE_NOISE = "doing_the_dishes.wav"  # the threshold stream's background, kept out of training
+OTHER_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "bird", "cat", "dog",
+               "happy", "house", "marvin", "sheila", "tree", "wow", "one", "two", "three", "seven", "zero")
+# Augmentation of the words: anywhere whole in the window (as listen's sliding windows see them),
+# in noise down to 5 dB SNR, at any level.
+WORD_AUGMENT = Augmentation(max_shift=0.5, whole_words=True, noise_probability=0.8, snr_db=(5.0, 30.0))
+OTHER_AUGMENT = Augmentation(max_shift=0.3, noise_probability=0.8, snr_db=(5.0, 30.0))
+FALSE_PER_WORD = 0.05  # threshold tuning: at most 1 false event per 20 words on the kept-apart stream
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+BATCH = 64  # windows per forward pass of the frozen trunk
+
+
+@dataclass(frozen=True)
+class CustomConfig:
+    """One `livecmd custom` run. `minutes` bounds everything after the synthesis."""
+
+    words: str  # comma-separated words or phrases, as typed
+    out: Path
+    takes: Path | None = None  # the user's recordings: TAKES/LABEL/*.wav (`livecmd record`)
+    minutes: float = 20.0
+    voices: str = "all"
+    per_voice: int = 6  # takes per voice and word
+    trainable: int = 3  # conv blocks fine-tuned at the top; the rest are frozen
+    held_out: float = 0.15  # share of the speakers kept apart for the threshold
+    seed: int = 0
+    shared: Path = SHARED  # real clips for _unknown_ and _silence_ where present
+    init: Path | None = None  # None: the shipped speech weights
+
+
+@dataclass
+class Sources:
+    """Every clip the run learns from, as 1-s float32 windows (or paths for the stream)."""
+
+    labels: tuple[str, ...]
+    words: dict[str, list[np.ndarray]]  # label -> training clips (synthetic and takes)
+    other: list[np.ndarray]  # synthetic other words
+    real_other: list[Path]  # real other words, decoded as needed
+    noise: list[np.ndarray]  # long background recordings
+    tune_words: list[tuple[str, Path]]  # kept-apart clips for the threshold stream
+    tune_noise: np.ndarray
+    voices: int = 0  # TTS voices trained on
+
+
+def split_voices(voices: Sequence[Voice], share: float, seed: int) -> tuple[tuple[Voice, ...], tuple[Voice, ...]]:
+    """(training voices, kept-apart voices): whole speakers kept apart (voices built from one
+    recording go together), about `share` of them and at least one when there are two or more;
+    with a single speaker, one of its voices. Nothing is kept apart from a single voice."""
+    speakers = sorted({v.speaker for v in voices})
+    if len(speakers) >= 2:
+        kept = set(random.Random(seed).sample(speakers, max(1, round(share * len(speakers)))))
+        return tuple(v for v in voices if v.speaker not in kept), tuple(v for v in voices if v.speaker in kept)
+    if len(voices) >= 2:
+        return tuple(voices[:-1]), (voices[-1],)
+    return tuple(voices), ()
+
+
+def _synthesize(out: Path, texts: Sequence[str], voices: Sequence[Voice], per_voice: int, seed: int,
+                console: Console) -> dict[str, list[Path]]:
+    """text -> clip paths written by `synth.synthesize` under `out` (one folder per text)."""
+    if not voices or not texts:
+        return {t: [] for t in texts}
+    plan = synth.Plan(out=out, words=tuple(texts), voices=tuple(voices), per_voice=per_voice, seed=seed,
+                      workers=len(os.sched_getaffinity(0)))
+    synth.synthesize(plan, console)
+    return {t: sorted((out / t).glob("*.wav")) for t in texts}
+
+
+def load_clip(path: Path) -> np.ndarray:
+    """A recording as a 1-s window centred on its word (a take may be several seconds long)."""
+    return centred_window(audio.load(path), WINDOW)
+
+
+def read_takes(folder: Path, labels: Sequence[str]) -> dict[str, list[Path]]:
+    """TAKES/LABEL/*.wav (the layout `livecmd record` writes); a folder of another label is an error."""
+    if not folder.is_dir():
+        raise LivecmdError(f"--takes {folder} is not a folder: give the folder `livecmd record --out` wrote")
+    found: dict[str, list[Path]] = {label: [] for label in labels}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if sub.name not in found:
+            raise LivecmdError(f"--takes {folder} has a folder {sub.name!r}, which is none of the words ({', '.join(labels)})")
+        found[sub.name] = sorted(p for p in sub.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not any(found.values()):
+        raise LivecmdError(f"--takes {folder} holds no recordings in LABEL/ folders ({', '.join(labels)})")
+    return found
+
+
+def real_other_words(shared: Path, labels: Sequence[str]) -> list[Path]:
+    """Real Speech Commands clips of words that are none of `labels`, from the shared data folder."""
+    paths = []
+    for name in REAL_UNKNOWN:
+        root = shared / name
+        if not root.is_dir():
+            continue
+        for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+            if sub.name in labels or sub.name == SILENCE or sub.name.startswith("_background"):
+                continue
+            paths += sorted(p for p in sub.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    return paths
+
+
+def noise_recordings(shared: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """(training noises, the threshold stream's noise): the real background recordings where
+    present, else generated white and pink noise."""
+    folder = shared / NOISE_DIR
+    if folder.is_dir():
+        waves = {p.name: audio.load(p) for p in sorted(folder.glob("*.wav"))}
+        tune = waves.pop(TUNE_NOISE, None)
+        if waves:
+            return list(waves.values()), tune if tune is not None else next(iter(waves.values()))
+    rng = np.random.default_rng(0)
+    white = rng.standard_normal(60 * SAMPLE_RATE).astype(np.float32) * 0.05
+    pink = np.cumsum(rng.standard_normal(60 * SAMPLE_RATE)).astype(np.float32)
+    pink = (pink - np.convolve(pink, np.ones(400) / 400, mode="same")) * 0.01
+    return [white, pink.astype(np.float32)], white
+
+
+def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console: Console) -> Sources:
+    """Synthesize and collect every clip of the run (the part outside the time budget)."""
+    installed = {v: v.installed() for v in VOICES}
+    voices = synth.select_voices(config.voices, installed)
+    train_voices, tune_voices = split_voices(voices, config.held_out, config.seed)
+    labels = tuple(p.label for p in phrases)
+    texts = [p.text for p in phrases]
+    console.print(f"voices: {len(voices)} ({len(train_voices)} to train, {len(tune_voices)} kept apart to tune the threshold)")
+    spoken = _synthesize(work / "words", texts, voices, config.per_voice, config.seed, console)
+    mute = [p.text for p in phrases if not spoken[p.text]]
+    if mute:
+        raise LivecmdError(f"no installed voice could say {', '.join(repr(t) for t in mute)}: check the spelling, "
+                           "or install more voices (`livecmd synth --list`)")
+    kept_names = {f"{synth.speaker_id(v)}_nohash_{synth.clip_number(v, k, config.per_voice)}.wav"
+                  for v in tune_voices for k in range(config.per_voice)}
+    is_tune = lambda path: path.name in kept_names  # noqa: E731
+    words = {p.label: [load_clip(c) for c in spoken[p.text] if not is_tune(c)] for p in phrases}
+    tune_words = [(p.label, c) for p in phrases for c in spoken[p.text] if is_tune(c)]
+    if config.takes is not None:
+        for label, paths in read_takes(config.takes, labels).items():
+            kept = paths[-1:] if len(paths) >= 4 else []  # one take per word checks the threshold
+            mine = [load_clip(p) for p in paths if p not in kept]
+            # A take is worth more than a synthetic clip: together a quarter of the word's draws.
+            words[label] += mine * max(1, round(len(words[label]) / 3 / max(len(mine), 1)))
+            tune_words += [(label, p) for p in kept]
+    if any(not clips for clips in words.values()):
+        empty = [label for label, clips in words.items() if not clips]
+        raise LivecmdError(f"no training clip of {', '.join(empty)}: use more voices (--voices all)")
+
+    # Other words: Speech Commands' (less the user's) and each word of a phrase on its own, so
+    # that "mirror" alone is not "smart mirror".
+    parts = {w for p in phrases if " " in p.text for w in p.text.split()}
+    others = sorted((set(OTHER_WORDS) | parts) - set(labels) - set(texts))
+    other_voices = tuple(v for v in train_voices if v.engine.name != "festival")[:24] or train_voices  # festival is slow to start
+    said = _synthesize(work / "other", others, other_voices, 1, config.seed + 1, console)
+    if parts:  # the parts of phrases are the nearest misses: more of them
+        said_parts = _synthesize(work / "parts", sorted(parts - set(labels)), train_voices, 2, config.seed + 2, console)
+        for text, paths in said_parts.items():
+            said[text] = said.get(text, []) + paths
+    other = [load_clip(c) for paths in said.values() for c in paths]
+    real = real_other_words(config.shared, labels + tuple(texts))
+    random.Random(config.seed).shuffle(real)
+    tune_real = real[: max(10, len(tune_words) // 2)] if real else []
+    noise, tune_noise = noise_recordings(config.shared)
+    tune = tune_words + [(UNKNOWN, p) for p in tune_real]
+    random.Random(config.seed).shuffle(tune)
+    console.print(f"clips: {', '.join(f'{label} {len(c)}' for label, c in words.items())}, other words {len(other)} synthetic "
+                  f"+ {len(real) - len(tune_real)} real, {len(noise)} noise recordings; threshold stream {len(tune)} clips")
+    return Sources(labels + (UNKNOWN, SILENCE), words, other, real[len(tune_real):], noise, tune, tune_noise, len(train_voices))
+
+
+# -- windows: what the frozen trunk sees, drawn without end in a fixed mix -------------------------
+
+
+def silence_window(rng: np.random.Generator, noise: Sequence[np.ndarray]) -> np.ndarray:
+    """A 1-s cut of a background recording at a random level (now and then near-digital silence)."""
+    if rng.random() < 0.1:
+        return (rng.standard_normal(WINDOW) * 10 ** rng.uniform(-5, -3)).astype(np.float32)
+    wave = noise[int(rng.integers(len(noise)))]
+    start = int(rng.integers(0, len(wave) - WINDOW + 1))
+    return gain(wave[start : start + WINDOW].copy(), float(rng.uniform(-30, 0)))
+
+
+def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
+    """(window (WINDOW,) float32, label index), endlessly. The first pass holds every training
+    clip once (augmented); later passes draw more augmented copies in the same proportions
+    (each label's words 30% in all, other words 45% of which a third are words cut by the
+    window's edge, silence 15%, taking real other words first)."""
+    rng = np.random.default_rng(seed)
+    labels = sources.labels
+    unknown, silence = labels.index(UNKNOWN), labels.index(SILENCE)
+    word_clips = [(labels.index(label), clip) for label, clips in sources.words.items() for clip in clips]
+    real = list(sources.real_other)
+    n_words = len(word_clips)
+
+    def word() -> tuple[np.ndarray, int]:
+        k, clip = word_clips[int(rng.integers(n_words))]
+        return augment(clip, rng, sources.noise, WORD_AUGMENT), k
+
+    def other() -> tuple[np.ndarray, int]:
+        roll = rng.random()
+        if roll < 1 / 3:
+            _, clip = word_clips[int(rng.integers(n_words))]
+            return augment(cut_word(clip, rng), rng, sources.noise, _unshifted(OTHER_AUGMENT)), unknown
+        if real and (roll < 0.9 or not sources.other):
+            path = real[int(rng.integers(len(real)))]
+            try:
+                clip = load_clip(path)
+            except LivecmdError:
+                return other()
+            return augment(clip, rng, sources.noise, OTHER_AUGMENT), unknown
+        if sources.other:
+            return augment(sources.other[int(rng.integers(len(sources.other)))], rng, sources.noise, OTHER_AUGMENT), unknown
+        return other()
+
+    # First pass: every word clip once, as many other words, a few silences.
+    for k, clip in word_clips:
+        yield augment(clip, rng, sources.noise, WORD_AUGMENT), k
+    for clip in sources.other:
+        yield augment(clip, rng, sources.noise, OTHER_AUGMENT), unknown
+    for _ in range(max(n_words // 4, 8)):
+        yield silence_window(rng, sources.noise), silence
+    while True:
+        roll = rng.random()
+        if roll < 0.3:
+            yield word()
+        elif roll < 0.85:
+            yield other()
+        else:
+            yield silence_window(rng, sources.noise), silence
+
+
+def _unshifted(settings: Augmentation) -> Augmentation:
+    """A cut word keeps the place `cut_word` gave it: no further shift."""
+    return replace(settings, max_shift=0.0)
+
+
+def first_pass(sources: Sources) -> int:
+    """Windows in `windows`' first pass: computed whatever the budget."""
+    n_words = sum(len(c) for c in sources.words.values())
+    return n_words + len(sources.other) + max(n_words // 4, 8)
+
+
+# -- the model: a frozen trunk, a fine-tuned top ----------------------------------------------------
+
+
+def start_model(init: Path | None, n_labels: int) -> nn.Module:
+    """The shipped speech SampleCNN (or `init`) with a new output layer for `n_labels`."""
+    start = weights.load(init or weights.shipped("speech"))
+    if start.meta.domain != "speech" or start.meta.input_samples != WINDOW:
+        raise LivecmdError(f"--init {init}: custom words start from 1-s speech weights, not {start.meta.domain}")
+    model = start.model
+    old = model.head[-1]
+    torch.manual_seed(0)
+    model.head[-1] = nn.Linear(old.in_features, n_labels)
+    return model
+
+
+def trunk_features(model: nn.Module, frozen: int, batch: np.ndarray) -> torch.Tensor:
+    """The frozen layers' output for windows (batch, samples): (batch, filters, steps) float16."""
+    with torch.no_grad():
+        x = torch.from_numpy(batch).unsqueeze(1)
+        for layer in model.layers[:frozen]:
+            x = layer(x)
+    return x.to(torch.float16)
+
+
+def kept_apart(sources: Sources, model: nn.Module, frozen: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Features and targets of the kept-apart clips (and 8 silences), or None without any."""
+    if not sources.tune_words:
+        return None
+    kept = [(sources.labels.index(label), load_clip(path)) for label, path in sources.tune_words]
+    rng = np.random.default_rng(1)
+    silences = [silence_window(rng, sources.noise) for _ in range(8)]
+    features = trunk_features(model, frozen, np.stack([w for _, w in kept] + silences))
+    return features, torch.tensor([k for k, _ in kept] + [sources.labels.index(SILENCE)] * len(silences))
+
+
+def top_logits(model: nn.Module, frozen: int, features: torch.Tensor) -> torch.Tensor:
+    x = features.float()
+    for layer in model.layers[frozen:]:
+        x = layer(x)
+    return model.head(x.amax(dim=2))
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+                    TimeRemainingColumn(), console=console, transient=False)
+
+
+def extract(model: nn.Module, frozen: int, stream: Iterator[tuple[np.ndarray, int]], minimum: int, seconds: float,
+            console: Console, most: int = 200_000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of windows from `stream`: at least `minimum`, then more while `seconds` last."""
+    model.eval()
+    feats, targets = [], []
+    started = time.monotonic()
+    done = 0
+    with _progress(console) as progress:
+        task = progress.add_task("windows", total=minimum, note="")
+        while done < most:
+            spent = time.monotonic() - started
+            if done >= minimum and spent > seconds - (spent / max(done, 1)) * BATCH:
+                break
+            batch = [next(stream) for _ in range(BATCH)]
+            feats.append(trunk_features(model, frozen, np.stack([w for w, _ in batch])))
+            targets += [k for _, k in batch]
+            done += BATCH
+            rate = done / max(time.monotonic() - started, 1e-9)
+            expected = max(minimum, min(most, int(rate * seconds)))
+            progress.update(task, completed=done, total=expected, note=f"{rate:.1f} windows/s")
+    return torch.cat(feats), torch.tensor(targets)
+
+
+def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor] | None,
+            seconds: float, console: Console, seed: int, max_epochs: int = 60) -> dict[str, Any]:
+    """Train the unfrozen layers and the head on cached features for `seconds` (at least one
+    epoch), classes weighted to balance; keep the epoch with the best balanced accuracy on
+    `valid` (the kept-apart voices), or the last one without it."""
+    torch.manual_seed(seed)
+    x, y = train
+    n_labels = model.head[-1].out_features
+    counts = torch.bincount(y, minlength=n_labels).float().clamp(min=1)
+    loss_fn = nn.CrossEntropyLoss(weight=(counts.sum() / counts / n_labels))
+    top = [p for layer in model.layers[frozen:] for p in layer.parameters()]
+    optimizer = torch.optim.AdamW([{"params": top, "lr": 3e-4}, {"params": model.head.parameters(), "lr": 1e-3}], weight_decay=1e-2)
+    best: dict[str, Any] = {"score": -math.inf}
+    started = time.monotonic()
+    epoch = 0
+    with _progress(console) as progress:
+        task = progress.add_task("epochs", total=max_epochs, note="")
+        while epoch < max_epochs:
+            epoch_started = time.monotonic()
+            for layer in model.layers[:frozen]:
+                layer.eval()
+            for layer in model.layers[frozen:]:
+                layer.train()
+            model.head.train()
+            order = torch.randperm(len(y))
+            total = 0.0
+            for i in range(0, len(y), 32):
+                pick = order[i : i + 32]
+                if len(pick) < 2:  # BatchNorm needs two windows
+                    continue
+                loss = loss_fn(top_logits(model, frozen, x[pick]), y[pick])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(pick)
+            epoch += 1
+            score = _balanced(model, frozen, valid) if valid is not None else float(epoch)
+            if score > best["score"]:
+                best = {"score": score, "epoch": epoch, "state": {k: v.clone() for k, v in model.state_dict().items()}}
+            progress.update(task, advance=1, note=f"loss {total / len(y):.3f}  kept-apart balanced acc {score if valid is not None else math.nan:.3f}")
+            per_epoch = time.monotonic() - epoch_started
+            if time.monotonic() - started + per_epoch > seconds:
+                break
+    model.load_state_dict(best.pop("state"))
+    model.eval()
+    return {**best, "epochs": epoch}
+
+
+def _balanced(model: nn.Module, frozen: int, data: tuple[torch.Tensor, torch.Tensor]) -> float:
+    model.eval()
+    with torch.no_grad():
+        predicted = torch.cat([top_logits(model, frozen, data[0][i : i + 256]).argmax(1) for i in range(0, len(data[1]), 256)])
+    return float(balanced_accuracy_score(data[1].numpy(), predicted.numpy()))
+
+
+# -- the threshold, as listen uses it ---------------------------------------------------------------
+
+
+def tune(model_path: Path, sources: Sources, work: Path, console: Console) -> tuple[float, list[dict[str, Any]]]:
+    """The threshold at which `listen` finds the most kept-apart words in a stream of them (and
+    of other words) over real noise, with at most FALSE_PER_WORD false events per word; the
+    rows of every candidate. No kept-apart clip: listen's default."""
+    words = [w for w in sources.tune_words if w[0] != UNKNOWN]
+    if not words:
+        return 0.5, []
+    mix, truth = streams.build(sources.tune_words, sources.tune_noise, SAMPLE_RATE, snr_db=20.0, spacing_s=2.0)
+    stream = work / "tune.wav"
+    sf.write(stream, mix, SAMPLE_RATE, subtype="PCM_16")
+    targets = [t for t in truth if t["label"] != UNKNOWN]
+    rows = []
+    with _progress(console) as progress:
+        task = progress.add_task("threshold", total=len(THRESHOLDS), note="")
+        for threshold in THRESHOLDS:
+            found, false = streams.match(streams.detect(stream, model_path, threshold), targets)
+            rows.append({"threshold": threshold, "words": len(targets), "found": found, "false": false})
+            progress.update(task, advance=1, note=f"{threshold:g}: {found}/{len(targets)} found, {false} false")
+    within = [r for r in rows if r["false"] <= FALSE_PER_WORD * r["words"]]
+    best = max(within, key=lambda r: (r["found"], r["threshold"])) if within else min(rows, key=lambda r: (r["false"], -r["found"]))
+    return best["threshold"], rows
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def run(config: CustomConfig, console: Console | None = None) -> Path:
+    """`livecmd custom`: synthesize, gather, extract, fit, tune, write `config.out`."""
+    console = console or Console()
+    started = time.monotonic()
+    phrases = parse_phrases(config.words)
+    if config.minutes <= 0:
+        raise LivecmdError(f"--minutes {config.minutes:g}: give a positive time budget")
+    if config.trainable < 1 or config.trainable > 8:
+        raise LivecmdError(f"--trainable {config.trainable}: give 1 to 8 blocks")
+    out = Path(config.out)
+    if out.is_dir():
+        raise LivecmdError(f"--out {out} is a folder: give a file name, e.g. words.safetensors")
+    budget = config.minutes * 60
+    with tempfile.TemporaryDirectory(prefix="livecmd-custom-") as tmp:
+        work = Path(tmp)
+        sources = gather(config, phrases, work, console)
+        model = start_model(config.init, len(sources.labels))
+        frozen = len(model.layers) - config.trainable
+        left = budget - (time.monotonic() - started)
+        tune_reserve = min(0.15 * max(left, 0), 90.0) if sources.tune_words else 0.0
+        valid = kept_apart(sources, model, frozen)  # the kept-apart words (not their stream) pick the best epoch
+        left = budget - (time.monotonic() - started) - tune_reserve
+        console.print(f"transfer: blocks 1-{frozen - 1} of the shipped speech model frozen, the last {config.trainable} and a new "
+                      f"{len(sources.labels)}-label output layer trained; {max(left, 0) / 60:.1f} min left for windows and epochs")
+        train_set = extract(model, frozen, windows(sources, config.seed), first_pass(sources), 0.6 * left, console)
+        left = budget - (time.monotonic() - started) - tune_reserve
+        fitted = fit_top(model, frozen, train_set, valid, left, console, config.seed)
+        meta = weights.WeightsMeta(
+            arch="samplecnn", domain="speech", labels=sources.labels, sample_rate=SAMPLE_RATE, input_samples=WINDOW,
+            training_data=f"livecmd custom: the words said by {sources.voices} TTS voices"
+                          + (f" and takes from {config.takes}" if config.takes else ""),
+            metrics={"kept_apart_balanced_accuracy": round(fitted["score"], 4) if valid is not None else None, "epoch": fitted["epoch"]},
+            extra={"custom": {"words": [p.text for p in phrases], "windows": len(train_set[1]), "epochs": fitted["epochs"],
+                              "trainable_blocks": config.trainable, "minutes": config.minutes, "per_voice": config.per_voice,
+                              "voices": config.voices, "seed": config.seed}},
+        )
+        draft = weights.save(work / "draft.safetensors", model, meta)
+        threshold, rows = tune(draft, sources, work, console)
+        extra = {**meta.extra, "listen": {"threshold": threshold, "tuned_on": rows}}
+        weights.save(out, model, replace(meta, extra=extra))
+    console.print(f"wrote {out}: labels {', '.join(sources.labels)}; listen threshold {threshold:g}; "
+                  f"{(time.monotonic() - started) / 60:.1f} min. Try `livecmd listen --weights {out}`")
+    return out
