@@ -141,7 +141,7 @@ def train(
     train_splits: str | None = typer.Option(None, "--train-splits", metavar="train|train+test", help="Speech Commands release: train on the training clips, or on every clip outside validation_list.txt (train+test: the paper's 57,929; the test list is then no test). \\[default: train]", show_default=False),
     valid_from: str | None = typer.Option(None, "--valid-from", metavar="holdout|evaluation", help="DCASE: validate on 11.45% of the training clips held out (holdout: the paper's 45,313 / 5,859) or on the evaluation CSV's clips (evaluation). \\[default: holdout]", show_default=False),
     lr_scale: str = typer.Option("linear", "--lr-scale", metavar="linear|none", help="Under torchrun with N processes (a step averages N batches): lr × N (linear) or the lr as given (none)."),
-    sync_bn: bool = typer.Option(False, "--sync-bn", help="Under torchrun on GPUs: BatchNorm statistics over every process's batch (SyncBatchNorm; needs CUDA)."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", metavar="", help="Under torchrun on GPUs: BatchNorm statistics over every process's batch (SyncBatchNorm; needs CUDA)."),
 ) -> None:
     """Train a model on a dataset in its real layout. Ctrl-C saves a resumable checkpoint (exit code 130); run the same command with --out RUN --resume to continue. Runs under `torchrun --nproc_per_node N -m livecmd train ...` with DistributedDataParallel. Needs a checkout of livecmd (its train/ folder)."""
     fit = _train_module("train.fit", "train")
@@ -234,11 +234,11 @@ def custom(
     words: str = typer.Option(..., "--words", metavar="W1,W2,...", help="Your words, comma-separated; a phrase may have spaces (its label joins them with _)."),
     out: Path = typer.Option(..., "--out", metavar="FILE", help="The weights to write (.safetensors): labels your words, _unknown_, _silence_."),
     takes: Path | None = typer.Option(None, "--takes", metavar="DIR", help="Your own recordings, DIR/LABEL/*.wav (`livecmd record` writes them).", show_default=False),
-    minutes: float = typer.Option(20.0, "--minutes", help="Time budget after the synthesis: more windows and epochs the longer."),
-    voices: str = typer.Option("all", "--voices", help="all, or comma-separated engines or engine:voice names from `livecmd synth --list`."),
-    per_voice: int = typer.Option(6, "--per-voice", min=1, help="Takes of each word per voice."),
-    trainable: int = typer.Option(3, "--trainable", min=1, max=8, help="Blocks of the shipped model fine-tuned at the top; the others stay frozen."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seeds the synthesis, the windows and the training."),
+    minutes: float = typer.Option(20.0, "--minutes", metavar="MINUTES", help="Time budget after the synthesis: more windows and epochs the longer."),
+    voices: str = typer.Option("all", "--voices", metavar="all|NAMES", help="all, or comma-separated engines or engine:voice names from `livecmd synth --list`."),
+    per_voice: int = typer.Option(6, "--per-voice", metavar="N", min=1, help="Takes of each word per voice."),
+    trainable: int = typer.Option(3, "--trainable", metavar="N", min=1, max=8, help="Blocks of the shipped model fine-tuned at the top; the others stay frozen."),
+    seed: int = typer.Option(0, "--seed", metavar="N", min=0, help="Seeds the synthesis, the windows and the training."),
 ) -> None:
     """Learn your own words from the offline TTS voices installed here (and your takes): a model
     `listen`, `eval` and `export` use as they are, with its tuned threshold."""
@@ -250,12 +250,12 @@ def custom(
 @app.command()
 def record(
     words: str = typer.Option(..., "--words", metavar="W1,W2,...", help="The words to record, comma-separated, as for `livecmd custom`."),
-    takes: int = typer.Option(5, "--takes", min=1, help="Takes of each word."),
+    takes: int = typer.Option(5, "--takes", metavar="N", min=1, help="Takes of each word."),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to write: LABEL/SPEAKER_nohash_N.wav (what `custom --takes` reads); earlier takes are kept."),
     mic: str | None = typer.Option(None, "--mic", metavar="NAME|INDEX", help="Audio input device, from `livecmd listen --list-devices` (by default the system's default input).", show_default=False),
-    seconds: float = typer.Option(2.5, "--seconds", help="Length of each take: say the word once while the bar runs."),
-    tries: int = typer.Option(5, "--tries", min=1, help="Attempts per take before giving up."),
-    speaker: str | None = typer.Option(None, "--speaker", help="Your name, hashed into the file names. \\[default: the login name]", show_default=False),
+    seconds: float = typer.Option(2.5, "--seconds", metavar="SECONDS", help="Length of each take: say the word once while the bar runs."),
+    tries: int = typer.Option(5, "--tries", metavar="N", min=1, help="Attempts per take before giving up."),
+    speaker: str | None = typer.Option(None, "--speaker", metavar="NAME", help="Your name, hashed into the file names. \\[default: the login name]", show_default=False),
 ) -> None:
     """Record your own takes of your words from the microphone, with a level meter; takes that
     are clipped, too quiet or cut off are refused with the reason and asked for again."""
