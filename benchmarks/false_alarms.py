@@ -20,8 +20,10 @@ import argparse
 import json
 import random
 import sys
+import tempfile
 from pathlib import Path
 
+import soundfile as sf
 from rich.console import Console
 from rich.table import Table
 
@@ -51,31 +53,36 @@ def _at_most(recordings: list, hours: float | None) -> list:
     return kept
 
 
-def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], hold_ms: float | None = None,
+def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds: list[float | None],
             hours_per_kind: float | None = None) -> dict:
-    """Per threshold: false activations and hours per kind of NEG/bench, and the stream's
-    commands found and false events."""
+    """Per threshold and hold: false activations and hours per kind of NEG/bench, and the
+    stream's commands found and false events."""
     recordings = negatives.find([corpus / "bench"]).recordings
     mix, truth = streams.tuning_stream(data)
     commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
-    _, stream_rows = streams.tune_threshold(mix, truth, path, thresholds, hold_ms)
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "stream.wav"
+        sf.write(stream, mix, 16_000, subtype="PCM_16")  # listen reads a file, as a user's would be
+        [stream_events] = streams.false_activations([stream], path, thresholds, holds)
     by_kind = {}
     for kind in KINDS:
         group = _at_most(sorted((r for r in recordings if r.kind == kind), key=lambda r: r.path), hours_per_kind)
         if group:
-            by_kind[kind] = streams.false_activations([r.path for r in group], path, thresholds, hold_ms)
+            by_kind[kind] = streams.false_activations([r.path for r in group], path, thresholds, holds)
     rows = []
-    for threshold, stream_row in zip(thresholds, stream_rows):
+    for setting in [(t, h) for h in holds for t in thresholds]:
+        found, false = streams.match(stream_events["events"][setting], commands)
+        stream_row = {"commands": len(commands), "found": found, "false": false}
         kinds = {}
-        for kind, found in by_kind.items():
-            hours = sum(r["seconds"] for r in found) / 3600
-            events = [e for r in found for e in r["events"][threshold]]
+        for kind, found_rows in by_kind.items():
+            hours = sum(r["seconds"] for r in found_rows) / 3600
+            events = [e for r in found_rows for e in r["events"][setting]]
             labels: dict[str, int] = {}
             for e in events:
                 labels[e["label"]] = labels.get(e["label"], 0) + 1
             kinds[kind] = {"hours": hours, "events": len(events), "per_hour": len(events) / hours, "labels": labels}
-        rows.append({"threshold": threshold, "kinds": kinds, "stream": stream_row})
-    return {"weights": str(path), "hold_ms": hold_ms, "commands": len(commands), "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
+        rows.append({"threshold": setting[0], "hold_ms": setting[1], "kinds": kinds, "stream": stream_row})
+    return {"weights": str(path), "commands": len(commands), "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "machine": cpu_name()}
 
 
@@ -88,14 +95,16 @@ def plot(results: list[dict], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for result in results:
         name = Path(result["weights"]).name
-        for kind in KINDS:
+        holds = list(dict.fromkeys(r["hold_ms"] for r in result["rows"]))
+        for hold, kind in [(h, k) for h in holds for k in KINDS]:
             points = [(r["kinds"][kind]["per_hour"], 1 - r["stream"]["found"] / r["stream"]["commands"], r["threshold"])
-                      for r in result["rows"] if kind in r["kinds"]]
+                      for r in result["rows"] if kind in r["kinds"] and r["hold_ms"] == hold]
             if not points:
                 continue
-            # A count of zero is drawn at 0.1 an hour, the floor of the log axis.
+            # A count of zero is drawn at 0.1 an hour, the floor of the log axis; a miss rate of 0 at 0.01.
             xs = [max(p[0], 0.1) for p in points]
-            ax.plot(xs, [p[1] for p in points], marker="o", label=f"{kind} ({name})" if len(results) > 1 else kind)
+            label = kind + (f" ({name})" if len(results) > 1 else "") + (f", hold {hold:g} ms" if len(holds) > 1 and hold is not None else "")
+            ax.plot(xs, [max(p[1], 0.01) for p in points], marker="o", label=label)
             for x, p in zip(xs, points):
                 ax.annotate(f"{p[2]:g}", (x, p[1]), fontsize=6, xytext=(2, 2), textcoords="offset points")
     ax.set_xscale("log")
@@ -117,7 +126,7 @@ def main() -> None:
     parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9,0.95")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--hours", type=float, default=None, help="at most this much audio of each kind (a fixed draw of recordings)")
-    parser.add_argument("--hold-ms", type=float, default=None, help="listen --hold-ms (default: the weights' own)")
+    parser.add_argument("--holds", default="", help="comma-separated listen --hold-ms values to sweep (default: the weights' own)")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the DET curve")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
@@ -125,10 +134,12 @@ def main() -> None:
     console = Console()
     results = []
     for path in args.weights or [weights.shipped("speech")]:
-        result = measure(path, args.corpus, args.shared / "data", thresholds, args.hold_ms, args.hours)
+        holds = [float(h) for h in args.holds.split(",")] if args.holds else [None]
+        result = measure(path, args.corpus, args.shared / "data", thresholds, holds, args.hours)
         results.append(result)
         table = Table(title=f"{path.name}: false activations per hour (listen --json --fast) and the held-out command stream")
         table.add_column("threshold", justify="right")
+        table.add_column("hold ms", justify="right")
         first = result["rows"][0]["kinds"]
         for kind in first:
             table.add_column(f"{kind} ({first[kind]['hours']:.2f} h)", justify="right")
@@ -136,7 +147,7 @@ def main() -> None:
         table.add_column("stream false / min", justify="right")
         for row in result["rows"]:
             s = row["stream"]
-            table.add_row(f"{row['threshold']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
+            table.add_row(f"{row['threshold']:g}", "own" if row["hold_ms"] is None else f"{row['hold_ms']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
                           f"{s['found']} ({100 * s['found'] / s['commands']:.0f}%)", f"{s['false'] / result['stream_minutes']:.2f}")
         console.print(table)
     console.print(f"machine: {results[0]['machine']}")

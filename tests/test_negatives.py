@@ -146,15 +146,17 @@ def test_false_activation_counter_finds_none_in_silence_and_the_words_of_a_strea
     stream = tmp_path / "stream.wav"
     sf.write(stream, mix, RATE, subtype="PCM_16")
     shipped = weights.shipped("speech")
-    rows = streams.false_activations([silent, stream], shipped, [0.5, 0.9, 0.99])
-    assert rows[0]["seconds"] == 30.0 and rows[0]["events"] == {0.5: [], 0.9: [], 0.99: []}
-    found, false = streams.match(rows[1]["events"][0.5], truth)
+    rows = streams.false_activations([silent, stream], shipped, [0.5, 0.9, 0.99], holds=[None, 200.0])
+    assert rows[0]["seconds"] == 30.0 and all(events == [] for events in rows[0]["events"].values())
+    found, false = streams.match(rows[1]["events"][0.5, None], truth)
     assert (found, false) == (len(truth), 0), json.dumps(rows[1]["events"])
     # one pass of the model, decided at each threshold, is what listen --json prints at that threshold
     for threshold in (0.5, 0.9, 0.99):
         listened = [{k: e[k] for k in ("time", "label")} for e in streams.detect(stream, shipped, threshold)]
-        assert [{k: e[k] for k in ("time", "label")} for e in rows[1]["events"][threshold]] == listened
-    assert len(rows[1]["events"][0.99]) < len(truth)  # and a high threshold does miss words
+        assert [{k: e[k] for k in ("time", "label")} for e in rows[1]["events"][threshold, None]] == listened
+    held = [{k: e[k] for k in ("time", "label")} for e in streams.detect(stream, shipped, 0.5, hold_ms=200.0)]
+    assert [{k: e[k] for k in ("time", "label")} for e in rows[1]["events"][0.5, 200.0]] == held
+    assert len(rows[1]["events"][0.99, None]) < len(truth)  # and a high threshold does miss words
 
 
 def test_the_corpus_text_keeps_no_sentence_with_a_command_word(tmp_path: Path) -> None:

@@ -158,18 +158,19 @@ def score_clip(recognizer: Any, path: Path) -> Any:
 
 
 def false_activations(recordings: Sequence[Path], weights: Path, thresholds: Sequence[float],
-                      hold_ms: float | None = None) -> list[dict[str, Any]]:
-    """The events `livecmd listen --json --fast --threshold T` gives on each of `recordings`
-    (audio in which no command is said, so every event is a false activation) at each threshold
-    T, from one pass of the model: rows {recording, seconds, events: {T: [{time, label, score}]}}."""
+                      holds: Sequence[float | None] = (None,)) -> list[dict[str, Any]]:
+    """The events `livecmd listen --json --fast --threshold T --hold-ms H` gives on each of
+    `recordings` (audio in which no command is said, so every event is a false activation) at
+    each threshold T and hold H (None: the weights' own), from one pass of the model: rows
+    {recording, seconds, events: {(T, H): [{time, label, score}]}}."""
     from livecmd.recognizer import Recognizer
 
-    recognizer = Recognizer(weights, hold_ms=hold_ms, threads=1)
+    recognizer = Recognizer(weights, threads=1)
     rows = []
     for path in recordings:
         scored = score_clip(recognizer, path)
-        events = {t: [{"time": round(d.time, 3), "label": d.label, "score": round(d.score, 4)} for d in recognizer.decide(scored, t)]
-                  for t in thresholds}
+        events = {(t, h): [{"time": round(d.time, 3), "label": d.label, "score": round(d.score, 4)} for d in recognizer.decide(scored, t, h)]
+                  for t in thresholds for h in holds}
         info = sf.info(path)
         rows.append({"recording": str(path), "seconds": info.frames / info.samplerate, "events": events})
     return rows
