@@ -106,7 +106,7 @@ def plot(results: list[dict], out: Path) -> None:
             label = kind + (f" ({name})" if len(results) > 1 else "") + (f", hold {hold:g} ms" if len(holds) > 1 and hold is not None else "")
             ax.plot(xs, [max(p[1], 0.01) for p in points], marker="o", label=label)
             for x, p in zip(xs, points):
-                ax.annotate(f"{p[2]:g}", (x, p[1]), fontsize=6, xytext=(2, 2), textcoords="offset points")
+                ax.annotate(f"{p[2]:g}", (x, max(p[1], 0.01)), fontsize=6, xytext=(2, 2), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("false activations per hour (0 drawn at 0.1)")

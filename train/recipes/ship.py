@@ -1,7 +1,7 @@
 """Turn trained weights (a run's best, or the recipe's average of several) into the shipped
 file, with its measured figures inside.
 
-    python -m train.recipes.ship WEIGHTS SHARED_DATA weights/speech-samplecnn.safetensors
+    python -m train.recipes.ship WEIGHTS SHARED_DATA weights/speech-samplecnn.safetensors [HOLD_MS]
 
 SHARED_DATA is the folder of real audio (../shared/data). Two measurements, both on part A's
 held-out speakers, and both stored in the weights' metadata (the model card quotes them and the
@@ -35,10 +35,10 @@ TRAINING_DATA = (
 )
 
 
-def ship(trained: Path, data: Path, out: Path) -> dict:
+def ship(trained: Path, data: Path, out: Path, hold_ms: float = 0.0) -> dict:
     result = evaluate("speech", data / streams.PART_A, trained, split="valid", amp="off")
     mix, truth = streams.tuning_stream(data)
-    threshold, tuning = streams.tune_threshold(mix, truth, trained)
+    threshold, tuning = streams.tune_threshold(mix, truth, trained, hold_ms=hold_ms)
     loaded = weights.load(trained)
     metrics = {
         **loaded.meta.metrics,
@@ -47,6 +47,7 @@ def ship(trained: Path, data: Path, out: Path) -> dict:
     }
     listen = {
         "threshold": threshold,
+        "hold_ms": hold_ms,
         "tuned_on": f"listen --fast on {len(truth)} words of {len({t['speaker'] for t in truth})} held-out part A speakers "
                     f"(not the demo's) over real noise at 20 dB; most commands found with at most "
                     f"{streams.FALSE_PER_COMMAND:.3f} false events per command",
@@ -59,6 +60,6 @@ def ship(trained: Path, data: Path, out: Path) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__.split("\n\n")[1].strip())
-    ship(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    ship(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), *(float(a) for a in sys.argv[4:]))
