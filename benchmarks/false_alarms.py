@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 from pathlib import Path
@@ -39,20 +38,6 @@ from train.datasets import negatives  # noqa: E402
 KINDS = ("music", "speech", "noise", "mix")
 
 
-def _at_most(recordings: list, hours: float | None) -> list:
-    """The recordings in a fixed shuffled order, up to `hours` of audio (all when None)."""
-    random.Random(0).shuffle(recordings)
-    if hours is None:
-        return recordings
-    kept, total = [], 0.0
-    for r in recordings:
-        if total >= hours * 3600:
-            break
-        kept.append(r)
-        total += r.seconds
-    return kept
-
-
 def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds: list[float | None],
             hours_per_kind: float | None = None) -> dict:
     """Per threshold and hold: false activations and hours per kind of NEG/bench, and the
@@ -65,8 +50,9 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
         sf.write(stream, mix, 16_000, subtype="PCM_16")  # listen reads a file, as a user's would be
         [stream_events] = streams.false_activations([stream], path, thresholds, holds)
     by_kind = {}
+    drawn = negatives.draw(recordings, hours_per_kind)
     for kind in KINDS:
-        group = _at_most(sorted((r for r in recordings if r.kind == kind), key=lambda r: r.path), hours_per_kind)
+        group = [r for r in drawn if r.kind == kind]
         if group:
             by_kind[kind] = streams.false_activations([r.path for r in group], path, thresholds, holds)
     rows = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from train import streams
@@ -51,6 +52,20 @@ def test_the_tuned_threshold_finds_the_most_commands_within_the_false_event_budg
         return [{"threshold": t, "commands": 12, "found": f, "false": x} for t, f, x in figures]
 
     # budget: 2 false events for 12 commands
-    assert streams.choose_threshold(rows((0.5, 11, 5), (0.6, 10, 2), (0.7, 9, 1), (0.8, 7, 0))) == 0.6
-    assert streams.choose_threshold(rows((0.5, 10, 2), (0.6, 10, 1), (0.7, 8, 0))) == 0.6  # a tie: fewer false
-    assert streams.choose_threshold(rows((0.5, 11, 9), (0.6, 10, 6), (0.7, 9, 4))) == 0.7  # none within: fewest false
+    assert streams.choose(rows((0.5, 11, 5), (0.6, 10, 2), (0.7, 9, 1), (0.8, 7, 0)))["threshold"] == 0.6
+    assert streams.choose(rows((0.5, 10, 2), (0.6, 10, 1), (0.7, 8, 0)))["threshold"] == 0.6  # a tie: fewer false
+    assert streams.choose(rows((0.5, 11, 9), (0.6, 10, 6), (0.7, 9, 4)))["threshold"] == 0.7  # none within: fewest false
+
+
+def test_tuning_keeps_the_negatives_within_their_budgets_per_hour_before_finding_more_commands() -> None:
+    def row(threshold: float, hold: float, found: int, false: int, music: float, speech: float) -> dict:
+        return {"threshold": threshold, "hold_ms": hold, "commands": 12, "found": found, "false": false,
+                "per_hour": {"music": music, "speech": speech}}
+
+    # music's budget is 1 an hour, speech's 5: the 0.5 row finds more but fires on music
+    rows = [row(0.5, 0, 11, 1, 30.0, 4.0), row(0.7, 0, 10, 1, 1.0, 5.0), row(0.7, 200, 9, 0, 0.0, 2.0), row(0.9, 200, 6, 0, 0.0, 0.0)]
+    assert (streams.choose(rows)["threshold"], streams.choose(rows)["hold_ms"]) == (0.7, 0)
+    # none within the negatives' budgets: the nearest to them that keeps the stream's
+    rows = [row(0.5, 0, 11, 1, 30.0, 40.0), row(0.7, 0, 10, 1, 6.0, 12.0), row(0.9, 0, 9, 5, 0.0, 0.0)]
+    assert streams.choose(rows)["threshold"] == 0.7
+    assert streams.over_budget(rows[1]) == pytest.approx(6.0) and streams.over_budget({"found": 1}) == 0.0

@@ -119,6 +119,12 @@ FALSE_PER_COMMAND = 2 / 12
 for 12 commands."""
 
 
+NEGATIVE_BUDGET_PER_HOUR = {"music": 1.0, "noise": 1.0, "speech": 5.0, "mix": 5.0}
+"""False activations an hour that tuning allows on each kind of negative recording
+(`train.recipes.negatives`): the always-on targets, music and noise as rare as an unspoken
+command should be, speech without commands (a voice in the room) a little more often."""
+
+
 def tune_threshold(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path,
                    candidates: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9), hold_ms: float | None = None) -> tuple[float, list[dict[str, Any]]]:
     """The threshold among `candidates` at which listen finds the most commands of the stream
@@ -133,16 +139,51 @@ def tune_threshold(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Pa
         for threshold in candidates:
             found, false = match(detect(stream, weights, threshold, hold_ms), commands)
             rows.append({"threshold": threshold, "commands": len(commands), "found": found, "false": false})
-    return choose_threshold(rows), rows
+    return choose(rows)["threshold"], rows
 
 
-def choose_threshold(rows: Sequence[dict[str, Any]]) -> float:
-    """Of rows {threshold, commands, found, false}: the threshold of the most commands found
-    within the false-event budget (the fewer false events on a tie), or of the fewest false
-    events when none keeps the budget."""
+def tune_operating_point(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
+                         thresholds: Sequence[float], holds: Sequence[float]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The threshold and hold (`listen --threshold --hold-ms`) of `choose` over every pair of
+    `thresholds` and `holds`, from one pass of the model over the command stream `mix` and over
+    `negatives` (`train.datasets.negatives.Recording`s: every event on them is false), and each
+    pair's row {threshold, hold_ms, commands, found, false, per_hour: {kind: false activations an hour}}."""
+    commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "stream.wav"
+        sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")
+        [on_stream] = false_activations([stream], weights, thresholds, holds)
+    kinds = sorted({r.kind for r in negatives})
+    on_negatives = {kind: false_activations([r.path for r in negatives if r.kind == kind], weights, thresholds, holds) for kind in kinds}
+    rows = []
+    for setting in [(t, h) for h in holds for t in thresholds]:
+        found, false = match(on_stream["events"][setting], commands)
+        per_hour = {kind: sum(len(r["events"][setting]) for r in scored) / (sum(r["seconds"] for r in scored) / 3600)
+                    for kind, scored in on_negatives.items()}
+        rows.append({"threshold": setting[0], "hold_ms": setting[1], "commands": len(commands), "found": found, "false": false,
+                     "per_hour": per_hour})
+    return choose(rows), rows
+
+
+def over_budget(row: dict[str, Any]) -> float:
+    """How far a row's worst kind of negative goes past `NEGATIVE_BUDGET_PER_HOUR` (1 = at its
+    budget; 0 when the row measured no negatives)."""
+    per_hour = row.get("per_hour", {})
+    return max((per_hour[kind] / budget for kind, budget in NEGATIVE_BUDGET_PER_HOUR.items() if kind in per_hour), default=0.0)
+
+
+def choose(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Of rows {commands, found, false[, per_hour]}: the most commands found while the stream's
+    false events stay within `FALSE_PER_COMMAND` and the negatives within their budgets (the
+    fewer false events on a tie); when no row keeps the negatives' budgets, the nearest to them
+    of those that keep the stream's; when none keeps the stream's, the fewest false events."""
     within = [r for r in rows if r["false"] <= FALSE_PER_COMMAND * r["commands"]]
-    best = max(within, key=lambda r: (r["found"], -r["false"])) if within else min(rows, key=lambda r: (r["false"], -r["found"]))
-    return best["threshold"]
+    quiet = [r for r in within if over_budget(r) <= 1.0]
+    if quiet:
+        return max(quiet, key=lambda r: (r["found"], -r["false"], -over_budget(r)))
+    if within:
+        return min(within, key=lambda r: (over_budget(r), -r["found"]))
+    return min(rows, key=lambda r: (r["false"], over_budget(r), -r["found"]))
 
 
 def score_clip(recognizer: Any, path: Path) -> Any:

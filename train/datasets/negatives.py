@@ -17,6 +17,7 @@ an equal share per kind, within a kind in proportion to each recording's length.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,22 @@ def windows(recordings: Sequence[Recording], count: int) -> list[Clip]:
                 counts[i] += 1
             clips += [Clip(r.path, (r.label,)) for r, n in zip(group, counts) for _ in range(n)]
     return clips
+
+
+def draw(recordings: Sequence[Recording], hours: float | None, seed: int = 0) -> list[Recording]:
+    """Of each kind, recordings in a fixed shuffled order (by path, then `seed`) up to `hours` of
+    audio (all when None): the same slice of a corpus on every run, where time is short."""
+    kept: list[Recording] = []
+    for kind in sorted({r.kind for r in recordings}):
+        group = sorted((r for r in recordings if r.kind == kind), key=lambda r: r.path)
+        random.Random(seed).shuffle(group)
+        total = 0.0
+        for r in group:
+            if hours is not None and total >= hours * 3600:
+                break
+            kept.append(r)
+            total += r.seconds
+    return kept
 
 
 def summary(recordings: Sequence[Recording], windows: int, skipped: int) -> str:
