@@ -21,7 +21,7 @@ from livecmd import weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN
 from tests.conftest import REPO, run_cli, shared_data
 from livecmd.vocabulary import parse_phrases
-from train.custom import split_voices
+from train.custom import Sources, negative_recordings, split_voices, windows
 from train.voices import VOICES
 
 VOICE = "espeak-ng:en-us"
@@ -125,6 +125,46 @@ def test_custom_says_in_one_line_when_no_voice_can_say_a_word(tmp_path: Path, mo
     code, out, err = run_cli(["custom", "--words", "snowboy", "--voices", voice.name, "--out", str(tmp_path / "w.safetensors")], monkeypatch, capsys)
     assert code == 2 and "no installed voice could say 'snowboy'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_custom_refuses_a_missing_negatives_folder_in_one_line_before_synthesizing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["custom", "--words", "lights", "--negatives", str(tmp_path / "nowhere"), "--out", str(tmp_path / "w.safetensors")],
+                             monkeypatch, capsys)
+    assert code == 2 and "negatives folder" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "w.safetensors").exists()
+
+
+def _tone(path: Path, freq: float, seconds: float = 2.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    sf.write(path, (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), SAMPLE_RATE)
+    return path
+
+
+def test_custom_negatives_train_voices_as_unknown_and_music_as_silence(tmp_path: Path) -> None:
+    _tone(tmp_path / "neg" / "music" / "track.wav", 300.0)
+    _tone(tmp_path / "neg" / "speech" / "talk.wav", 700.0)
+    (tmp_path / "neg" / "music" / "broken.wav").write_bytes(b"RIFF, but no audio")
+    quiet, talk, skipped = negative_recordings([tmp_path / "neg"], seed=0)
+    assert (len(quiet), len(talk), skipped) == (1, 1, 1)
+    word = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    word[4000:10000] = 0.5 * np.sin(2 * np.pi * 1500 * np.arange(6000) / SAMPLE_RATE)
+    labels = ("lights", UNKNOWN, SILENCE)
+    sources = Sources(labels, {"lights": [word]}, [], [], quiet, [], word, 1, talk)
+    drawn = windows(sources, seed=0)
+    dominant: dict[str, list[float]] = {label: [] for label in labels}
+    words_over_music = 0
+    for _ in range(3000):
+        wave, k = next(drawn)
+        if np.sqrt(np.mean(wave**2)) > 1e-3:  # not the near-digital silences
+            spectrum = np.abs(np.fft.rfft(wave))  # 1-Hz bins
+            dominant[labels[k]].append(float(np.argmax(spectrum)))
+            words_over_music += labels[k] == "lights" and spectrum[300] > 0.05 * spectrum[1500]
+    near = lambda freqs, f: sum(abs(x - f) < 5 for x in freqs)  # noqa: E731
+    assert near(dominant[UNKNOWN], 700) > 200 and near(dominant[SILENCE], 700) == 0  # talk: _unknown_, never _silence_
+    assert near(dominant[SILENCE], 300) > 200 and near(dominant["lights"], 700) == 0  # music: _silence_
+    assert words_over_music > 100  # and the words are mixed over the music
 
 
 def test_phrases_become_labels_with_underscores() -> None:

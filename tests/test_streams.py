@@ -38,6 +38,18 @@ def test_words_land_spacing_apart_over_noise_at_the_asked_ratio(tmp_path: Path) 
     assert np.count_nonzero(mix[-RATE:]) == RATE  # the noise goes on to the end (looped)
 
 
+def test_a_word_later_in_its_recording_than_the_lead_still_starts_at_the_lead(tmp_path: Path) -> None:
+    # wake_words_real holds 3-s recordings with the phrase at 2 s; the lead is 1 s
+    wave = np.zeros(3 * RATE, dtype=np.float32)
+    wave[2 * RATE : int(2.5 * RATE)] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(RATE // 2) / RATE)
+    sf.write(tmp_path / "late_nohash_0.wav", wave, RATE, subtype="FLOAT")
+    silence = np.zeros(RATE, dtype=np.float32) + 1e-4
+    mix, truth = streams.build([("snowboy", tmp_path / "late_nohash_0.wav")], silence, RATE, snr_db=40.0, spacing_s=4.0, lead_s=1.0)
+    assert len(mix) == int(6.0 * RATE) and abs(truth[0]["start"] - 1.0) < 0.05 and abs(truth[0]["end"] - 1.5) < 0.05
+    loud = np.flatnonzero(np.abs(mix) > 0.1)
+    assert abs(loud[0] / RATE - 1.0) < 0.01 and abs(loud[-1] / RATE - 1.5) < 0.01
+
+
 def test_an_event_finds_one_word_of_its_label_within_the_late_allowance() -> None:
     truth = [{"label": "go", "start": 1.0, "end": 1.4}, {"label": "no", "start": 3.0, "end": 3.5}]
     assert streams.match([{"label": "go", "time": 1.3}, {"label": "no", "time": 3.5 + streams.LATE_S}], truth) == (2, 0)
@@ -65,7 +77,12 @@ def test_tuning_keeps_the_negatives_within_their_budgets_per_hour_before_finding
     # music's budget is 1 an hour, speech's 5: the 0.5 row finds more but fires on music
     rows = [row(0.5, 0, 11, 1, 30.0, 4.0), row(0.7, 0, 10, 1, 1.0, 5.0), row(0.7, 200, 9, 0, 0.0, 2.0), row(0.9, 200, 6, 0, 0.0, 0.0)]
     assert (streams.choose(rows)["threshold"], streams.choose(rows)["hold_ms"]) == (0.7, 0)
-    # none within the negatives' budgets: the nearest to them that keeps the stream's
-    rows = [row(0.5, 0, 11, 1, 30.0, 40.0), row(0.7, 0, 10, 1, 6.0, 12.0), row(0.9, 0, 9, 5, 0.0, 0.0)]
-    assert streams.choose(rows)["threshold"] == 0.7
+    # none within the negatives' budgets: of the rows that keep the stream's budget and find
+    # (nearly) the most commands, the nearest to them; never quietness bought with misses
+    rows = [row(0.5, 0, 100, 1, 30.0, 40.0), row(0.5, 200, 99, 1, 6.0, 12.0), row(0.7, 0, 90, 1, 2.0, 6.0),
+            row(0.9, 0, 100, 30, 0.0, 0.0)]
+    for r in rows:
+        r["commands"] = 100
+    assert (streams.choose(rows)["threshold"], streams.choose(rows)["hold_ms"]) == (0.5, 200)
+    assert streams.choose(rows[:1] + rows[2:3])["threshold"] == 0.5  # 0.7 would lose 10 of 100 commands
     assert streams.over_budget(rows[1]) == pytest.approx(6.0) and streams.over_budget({"found": 1}) == 0.0

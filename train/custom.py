@@ -6,7 +6,9 @@ The recipe, top to bottom (`run`):
    place in the second); a few whole speakers are kept apart to tune the threshold on.
 2. Gather `_unknown_` (other words: Speech Commands' words and the single words of each phrase,
    synthesized, plus real Speech Commands clips from the shared data folder when there is one;
-   words cut by the window's edge) and `_silence_` (cuts of real background noise).
+   words cut by the window's edge) and `_silence_` (cuts of real background noise). With
+   `negatives` (folders of `train.recipes.negatives`), a fixed draw of their long recordings
+   too: voices as `_unknown_`, music and noise as `_silence_` and as the words' backgrounds.
 3. Transfer from the shipped speech model: its early blocks stay frozen and run once per
    training window (their outputs are cached), the last `trainable` blocks are fine-tuned and a
    new output layer is learned for the new labels. Fine-tuning every layer runs at ~9 windows/s
@@ -30,7 +32,7 @@ import random
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.vocabulary import Phrase, parse_phrases
 from train import streams, synth
+from train.datasets import negatives
 from train.evaluate import AUDIO_SUFFIXES
 from train.augment import Augmentation, augment, centred_window, cut_word, gain
 from train.voices import VOICES, Voice
@@ -66,6 +69,7 @@ WORD_AUGMENT = Augmentation(max_shift=0.5, whole_words=True, noise_probability=0
 OTHER_AUGMENT = Augmentation(max_shift=0.3, noise_probability=0.8, snr_db=(5.0, 30.0))
 FALSE_PER_WORD = 0.05  # threshold tuning: at most 1 false event per 20 words on the kept-apart stream
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+NEGATIVE_HOURS = 0.25  # of each kind of --negatives recording, held in memory for the run
 BATCH = 64  # windows per forward pass of the frozen trunk
 
 
@@ -84,6 +88,7 @@ class CustomConfig:
     seed: int = 0
     shared: Path = SHARED  # real clips for _unknown_ and _silence_ where present
     init: Path | None = None  # None: the shipped speech weights
+    negatives: tuple[Path, ...] = ()  # folders of long recordings without the words (train.recipes.negatives)
 
 
 @dataclass
@@ -94,10 +99,11 @@ class Sources:
     words: dict[str, list[np.ndarray]]  # label -> training clips (synthetic and takes)
     other: list[np.ndarray]  # synthetic other words
     real_other: list[Path]  # real other words, decoded as needed
-    noise: list[np.ndarray]  # long background recordings
+    noise: list[np.ndarray]  # long background recordings (and the music and noise of --negatives)
     tune_words: list[tuple[str, Path]]  # kept-apart clips for the threshold stream
     tune_noise: np.ndarray
     voices: int = 0  # TTS voices trained on
+    talk: list[np.ndarray] = field(default_factory=list)  # long recordings of voices without the words, for _unknown_
 
 
 def split_voices(voices: Sequence[Voice], share: float, seed: int) -> tuple[tuple[Voice, ...], tuple[Voice, ...]]:
@@ -173,8 +179,28 @@ def noise_recordings(shared: Path) -> tuple[list[np.ndarray], np.ndarray]:
     return [white, pink.astype(np.float32)], white
 
 
+def negative_recordings(folders: Sequence[Path], seed: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """(music and noise, voices without the words, recordings skipped as unreadable): a fixed
+    draw of NEGATIVE_HOURS of each kind of the folders' recordings (`livecmd train --negatives`
+    reads the same layout), labelled as training labels them: voices `_unknown_`, the rest
+    `_silence_`. The rest of the world, so that music and talk do not fire the new words."""
+    found = negatives.find(folders)
+    quiet, talk, skipped = [], [], found.broken
+    for recording in negatives.draw(found.recordings, NEGATIVE_HOURS, seed):
+        try:
+            wave = audio.load(recording.path)
+        except LivecmdError:
+            skipped += 1
+            continue
+        if len(wave) >= WINDOW:
+            (talk if recording.label == UNKNOWN else quiet).append(wave)
+    return quiet, talk, skipped
+
+
 def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console: Console) -> Sources:
     """Synthesize and collect every clip of the run (the part outside the time budget)."""
+    # First what can be refused in a second (a missing negatives folder), then the minutes of synthesis.
+    quiet, talk, skipped = negative_recordings(config.negatives, config.seed) if config.negatives else ([], [], 0)
     installed = {v: v.installed() for v in VOICES}
     voices = synth.select_voices(config.voices, installed)
     train_voices, tune_voices = split_voices(voices, config.held_out, config.seed)
@@ -221,7 +247,11 @@ def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console:
     random.Random(config.seed).shuffle(tune)
     console.print(f"clips: {', '.join(f'{label} {len(c)}' for label, c in words.items())}, other words {len(other)} synthetic "
                   f"+ {len(real) - len(tune_real)} real, {len(noise)} noise recordings; threshold stream {len(tune)} clips")
-    return Sources(labels + (UNKNOWN, SILENCE), words, other, real[len(tune_real):], noise, tune, tune_noise, len(train_voices))
+    if config.negatives:
+        console.print(f"negatives: {len(quiet)} recordings of music and noise, {len(talk)} of voices "
+                      f"(at most {NEGATIVE_HOURS:g} h of each kind); skipped {skipped} unreadable files")
+    return Sources(labels + (UNKNOWN, SILENCE), words, other, real[len(tune_real):], noise + quiet, tune, tune_noise,
+                   len(train_voices), talk)
 
 
 # -- windows: what the frozen trunk sees, drawn without end in a fixed mix -------------------------
@@ -231,7 +261,12 @@ def silence_window(rng: np.random.Generator, noise: Sequence[np.ndarray]) -> np.
     """A 1-s cut of a background recording at a random level (now and then near-digital silence)."""
     if rng.random() < 0.1:
         return (rng.standard_normal(WINDOW) * 10 ** rng.uniform(-5, -3)).astype(np.float32)
-    wave = noise[int(rng.integers(len(noise)))]
+    return cut_window(rng, noise)
+
+
+def cut_window(rng: np.random.Generator, recordings: Sequence[np.ndarray]) -> np.ndarray:
+    """A 1-s cut of one of long `recordings`, at a random level."""
+    wave = recordings[int(rng.integers(len(recordings)))]
     start = int(rng.integers(0, len(wave) - WINDOW + 1))
     return gain(wave[start : start + WINDOW].copy(), float(rng.uniform(-30, 0)))
 
@@ -239,8 +274,10 @@ def silence_window(rng: np.random.Generator, noise: Sequence[np.ndarray]) -> np.
 def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
     """(window (WINDOW,) float32, label index), endlessly. The first pass holds every training
     clip once (augmented); later passes draw more augmented copies in the same proportions
-    (each label's words 30% in all, other words 45% of which a third are words cut by the
-    window's edge, silence 15%, taking real other words first)."""
+    (each label's words 30% in all, other words 55% of which a third are words cut by the
+    window's edge, silence 15%, taking real other words first). With negatives, 15 of the other
+    words' 55% are windows of voices without the words, and silence and the words' backgrounds
+    draw from their music and noise too."""
     rng = np.random.default_rng(seed)
     labels = sources.labels
     unknown, silence = labels.index(UNKNOWN), labels.index(SILENCE)
@@ -275,12 +312,15 @@ def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
         yield augment(clip, rng, sources.noise, OTHER_AUGMENT), unknown
     for _ in range(max(n_words // 4, 8)):
         yield silence_window(rng, sources.noise), silence
+    talk_from = 0.7 if sources.talk else 0.85
     while True:
         roll = rng.random()
         if roll < 0.3:
             yield word()
-        elif roll < 0.85:
+        elif roll < talk_from:
             yield other()
+        elif roll < 0.85:
+            yield cut_window(rng, sources.talk), unknown
         else:
             yield silence_window(rng, sources.noise), silence
 
