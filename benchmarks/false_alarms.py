@@ -19,10 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
+from collections import Counter
 from pathlib import Path
 
-import soundfile as sf
 from rich.console import Console
 from rich.table import Table
 
@@ -31,7 +30,6 @@ sys.path.insert(0, str(REPO))
 
 from livecmd import weights  # noqa: E402
 from livecmd.compute import cpu_name  # noqa: E402
-from livecmd.domains import SPEECH_COMMANDS  # noqa: E402
 from train import streams  # noqa: E402
 from train.datasets import negatives  # noqa: E402
 
@@ -44,31 +42,17 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
     stream's commands found and false events."""
     recordings = negatives.find([corpus / "bench"]).recordings
     mix, truth = streams.tuning_stream(data)
-    commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
-    with tempfile.TemporaryDirectory() as tmp:
-        stream = Path(tmp) / "stream.wav"
-        sf.write(stream, mix, 16_000, subtype="PCM_16")  # listen reads a file, as a user's would be
-        [stream_events] = streams.false_activations([stream], path, thresholds, holds)
-    by_kind = {}
-    drawn = negatives.draw(recordings, hours_per_kind)
-    for kind in KINDS:
-        group = [r for r in drawn if r.kind == kind]
-        if group:
-            by_kind[kind] = streams.false_activations([r.path for r in group], path, thresholds, holds)
+    drawn = [r for r in negatives.draw(recordings, hours_per_kind) if r.kind in KINDS]
     rows = []
-    for setting in [(t, h) for h in holds for t in thresholds]:
-        found, false = streams.match(stream_events["events"][setting], commands)
-        stream_row = {"commands": len(commands), "found": found, "false": false}
+    for scored in streams.score_settings(mix, truth, path, drawn, thresholds, holds):
         kinds = {}
-        for kind, found_rows in by_kind.items():
-            hours = sum(r["seconds"] for r in found_rows) / 3600
-            events = [e for r in found_rows for e in r["events"][setting]]
-            labels: dict[str, int] = {}
-            for e in events:
-                labels[e["label"]] = labels.get(e["label"], 0) + 1
-            kinds[kind] = {"hours": hours, "events": len(events), "per_hour": len(events) / hours, "labels": labels}
-        rows.append({"threshold": setting[0], "hold_ms": setting[1], "kinds": kinds, "stream": stream_row})
-    return {"weights": str(path), "commands": len(commands), "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
+        for kind in (k for k in KINDS if k in scored["kinds"]):
+            hours, events = scored["kinds"][kind]["hours"], scored["kinds"][kind]["events"]
+            kinds[kind] = {"hours": hours, "events": len(events), "per_hour": len(events) / hours,
+                           "labels": dict(Counter(e["label"] for e in events))}
+        stream_row = {"commands": scored["commands"], "found": scored["found"], "false": scored["false"]}
+        rows.append({"threshold": scored["threshold"], "hold_ms": scored["hold_ms"], "kinds": kinds, "stream": stream_row})
+    return {"weights": str(path), "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "machine": cpu_name()}
 
 

@@ -144,26 +144,38 @@ def tune_threshold(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Pa
     return choose(rows)["threshold"], rows
 
 
-def tune_operating_point(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
-                         thresholds: Sequence[float], holds: Sequence[float]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The threshold and hold (`listen --threshold --hold-ms`) of `choose` over every pair of
-    `thresholds` and `holds`, from one pass of the model over the command stream `mix` and over
-    `negatives` (`train.datasets.negatives.Recording`s: every event on them is false), and each
-    pair's row {threshold, hold_ms, commands, found, false, per_hour: {kind: false activations an hour}}."""
+def score_settings(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
+                   thresholds: Sequence[float], holds: Sequence[float | None]) -> list[dict[str, Any]]:
+    """One pass of the model over the command stream `mix` (written to a file, as a user's would
+    be) and over `negatives` (`train.datasets.negatives.Recording`s: every event on them is
+    false), decided at every pair of `thresholds` and `holds`: per pair a row {threshold,
+    hold_ms, commands, found, false, kinds: {kind: {hours, events: [{time, label, score}]}}}."""
     commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
     with tempfile.TemporaryDirectory() as tmp:
         stream = Path(tmp) / "stream.wav"
         sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")
-        [on_stream] = false_activations([stream], weights, thresholds, holds)
+        on_stream, *on_negatives = false_activations([stream, *(r.path for r in negatives)], weights, thresholds, holds)
     kinds = sorted({r.kind for r in negatives})
-    on_negatives = {kind: false_activations([r.path for r in negatives if r.kind == kind], weights, thresholds, holds) for kind in kinds}
     rows = []
     for setting in [(t, h) for h in holds for t in thresholds]:
         found, false = match(on_stream["events"][setting], commands)
-        per_hour = {kind: sum(len(r["events"][setting]) for r in scored) / (sum(r["seconds"] for r in scored) / 3600)
-                    for kind, scored in on_negatives.items()}
+        by_kind = {kind: {"hours": sum(s["seconds"] for r, s in zip(negatives, on_negatives) if r.kind == kind) / 3600,
+                          "events": [e for r, s in zip(negatives, on_negatives) if r.kind == kind for e in s["events"][setting]]}
+                   for kind in kinds}
         rows.append({"threshold": setting[0], "hold_ms": setting[1], "commands": len(commands), "found": found, "false": false,
-                     "per_hour": per_hour})
+                     "kinds": by_kind})
+    return rows
+
+
+def tune_operating_point(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
+                         thresholds: Sequence[float], holds: Sequence[float]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The threshold and hold (`listen --threshold --hold-ms`) of `choose` over every pair of
+    `thresholds` and `holds` (`score_settings`), and each pair's row {threshold, hold_ms,
+    commands, found, false, per_hour: {kind: false activations an hour}}."""
+    rows = []
+    for row in score_settings(mix, truth, weights, negatives, thresholds, holds):
+        kinds = row.pop("kinds")
+        rows.append({**row, "per_hour": {kind: len(k["events"]) / k["hours"] for kind, k in kinds.items()}})
     return choose(rows), rows
 
 
