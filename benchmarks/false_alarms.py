@@ -38,21 +38,26 @@ KINDS = ("music", "speech", "noise", "mix")
 
 def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds: list[float | None],
             hours_per_kind: float | None = None) -> dict:
-    """Per threshold and hold: false activations and hours per kind of NEG/bench, and the
-    stream's commands found and false events."""
+    """At listen's defaults (the weights' own thresholds and hold: threshold and hold None), then
+    per threshold and hold: false activations and hours per kind of NEG/bench, and the stream's
+    commands found and false events."""
     recordings = negatives.find([corpus / "bench"]).recordings
     mix, truth = streams.tuning_stream(data)
     drawn = [r for r in negatives.draw(recordings, hours_per_kind) if r.kind in KINDS]
+    scoring = streams.score(mix, truth, path, drawn)
     rows = []
-    for scored in streams.score_settings(mix, truth, path, drawn, thresholds, holds):
+    for threshold, hold in [(None, None), *((t, h) for h in holds for t in thresholds)]:
+        scored = scoring.row(threshold, hold)
         kinds = {}
         for kind in (k for k in KINDS if k in scored["kinds"]):
             hours, events = scored["kinds"][kind]["hours"], scored["kinds"][kind]["events"]
             kinds[kind] = {"hours": hours, "events": len(events), "per_hour": len(events) / hours,
                            "labels": dict(Counter(e["label"] for e in events))}
         stream_row = {"commands": scored["commands"], "found": scored["found"], "false": scored["false"]}
-        rows.append({"threshold": scored["threshold"], "hold_ms": scored["hold_ms"], "kinds": kinds, "stream": stream_row})
+        rows.append({"threshold": threshold, "hold_ms": hold, "kinds": kinds, "stream": stream_row})
     return {"weights": str(path), "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
+            "defaults": {"thresholds": dict(zip(scoring.recognizer.labels, scoring.recognizer.thresholds)),
+                         "hold_ms": weights.listen_settings(weights.read_meta(path), path).hold_ms},
             "machine": cpu_name()}
 
 
@@ -68,7 +73,7 @@ def plot(results: list[dict], out: Path) -> None:
         holds = list(dict.fromkeys(r["hold_ms"] for r in result["rows"]))
         for hold, kind in [(h, k) for h in holds for k in KINDS]:
             points = [(r["kinds"][kind]["per_hour"], 1 - r["stream"]["found"] / r["stream"]["commands"], r["threshold"])
-                      for r in result["rows"] if kind in r["kinds"] and r["hold_ms"] == hold]
+                      for r in result["rows"] if kind in r["kinds"] and r["hold_ms"] == hold and r["threshold"] is not None]
             if not points:
                 continue
             # A count of zero is drawn at 0.1 an hour, the floor of the log axis; a miss rate of 0 at 0.01.
@@ -77,6 +82,12 @@ def plot(results: list[dict], out: Path) -> None:
             ax.plot(xs, [max(p[1], 0.01) for p in points], marker="o", label=label)
             for x, p in zip(xs, points):
                 ax.annotate(f"{p[2]:g}", (x, max(p[1], 0.01)), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        own = result["rows"][0]  # listen's defaults: the weights' own (per-label) thresholds and hold
+        miss = max(1 - own["stream"]["found"] / own["stream"]["commands"], 0.01)
+        for kind in (k for k in KINDS if k in own["kinds"]):
+            ax.plot([max(own["kinds"][kind]["per_hour"], 0.1)], [miss], marker="*", markersize=11, color="black", linestyle="none",
+                    label="listen's defaults" + (f" ({name})" if len(results) > 1 else "") if kind == next(iter(own["kinds"])) else None)
+            ax.annotate(kind, (max(own["kinds"][kind]["per_hour"], 0.1), miss), fontsize=6, xytext=(3, -8), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("false activations per hour (0 drawn at 0.1)")
@@ -117,7 +128,7 @@ def main() -> None:
         table.add_column("stream false / min", justify="right")
         for row in result["rows"]:
             s = row["stream"]
-            table.add_row(f"{row['threshold']:g}", "own" if row["hold_ms"] is None else f"{row['hold_ms']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
+            table.add_row("own" if row["threshold"] is None else f"{row['threshold']:g}", "own" if row["hold_ms"] is None else f"{row['hold_ms']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
                           f"{s['found']} ({100 * s['found'] / s['commands']:.0f}%)", f"{s['false'] / result['stream_minutes']:.2f}")
         console.print(table)
     console.print(f"machine: {results[0]['machine']}")

@@ -206,14 +206,17 @@ class Recognizer:
             self._samples = self._samples[drop:]
             self._start += drop
 
-    def decide(self, scored: Scored, threshold: float | None = None, hold_ms: float | None = None) -> list[Detection]:
+    def decide(self, scored: Scored, threshold: float | None = None, hold_ms: float | None = None,
+               thresholds: Mapping[str, float] | None = None) -> list[Detection]:
         """The detections that the threshold `threshold` (one for every label; None: this
-        recognizer's) and the hold `hold_ms` (None: this recognizer's) make of a whole stream
-        already scored (`score` from `reset` on): smoothing does not depend on either, so a
-        benchmark sweeps thresholds over one pass of the model."""
+        recognizer's), `thresholds` ({label: score} over it) and the hold `hold_ms` (None: this
+        recognizer's) make of a whole stream already scored (`score` from `reset` on):
+        smoothing does not depend on them, so a benchmark or a tuning sweeps thresholds over one
+        pass of the model."""
         settings = replace(self._settings, smooth_windows=1)  # `scored.scores` are smoothed already
-        if threshold is not None:
-            settings = replace(settings, thresholds=label_thresholds(self.labels, every=threshold))
+        if threshold is not None or thresholds:
+            own = dict(zip(self.labels, self.thresholds)) if threshold is None else {}
+            settings = replace(settings, thresholds=label_thresholds(self.labels, every=threshold, per_label={**own, **(thresholds or {})}))
         if hold_ms is not None:
             settings = replace(settings, hold_windows=1 + round(hold_ms * self.sample_rate / 1000 / self.hop))
         return Decider(settings).update(scored.ends, scored.scores)[1]

@@ -146,8 +146,13 @@ def test_custom_negatives_train_voices_as_unknown_and_music_as_silence(tmp_path:
     _tone(tmp_path / "neg" / "music" / "track.wav", 300.0)
     _tone(tmp_path / "neg" / "speech" / "talk.wav", 700.0)
     (tmp_path / "neg" / "music" / "broken.wav").write_bytes(b"RIFF, but no audio")
-    quiet, talk, skipped = negative_recordings([tmp_path / "neg"], seed=0)
-    assert (len(quiet), len(talk), skipped) == (1, 1, 1)
+    quiet, talk, skipped, tune = negative_recordings([tmp_path / "neg"], seed=0)
+    assert (len(quiet), len(talk), skipped, tune) == (1, 1, 1, [])
+    # listen is tuned on recordings training did not take: here, past 3 s of each kind
+    for k in range(3):
+        _tone(tmp_path / "more" / "music" / f"track{k}.wav", 300.0)
+    trained, _, _, tune = negative_recordings([tmp_path / "more"], seed=0, hours=3 / 3600, tune_hours=1 / 3600)
+    assert (len(trained), len(tune)) == (2, 1) and tune[0].kind == "music"
     word = np.zeros(SAMPLE_RATE, dtype=np.float32)
     word[4000:10000] = 0.5 * np.sin(2 * np.pi * 1500 * np.arange(6000) / SAMPLE_RATE)
     labels = ("lights", UNKNOWN, SILENCE)

@@ -3,7 +3,6 @@ false-activation counter of benchmarks/false_alarms.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -140,23 +139,25 @@ def test_mining_finds_the_window_the_model_fires_on_and_nothing_in_silence(tmp_p
 
 def test_false_activation_counter_finds_none_in_silence_and_the_words_of_a_stream(tmp_path: Path) -> None:
     part_a = shared_data(streams.PART_A)
-    silent = _recording(tmp_path / "silent.wav", 30.0, 0, amplitude=0.0)
+    _recording(tmp_path / "neg" / "noise" / "silent.wav", 30.0, 0, amplitude=0.0)
     words = [(label, sorted((part_a / label).glob("*.wav"))[k]) for k, label in enumerate(("stop", "on", "go", "yes"))]
     mix, truth = streams.build(words, np.zeros(RATE, np.float32) + 1e-4, RATE, 40.0, 2.0)
     stream = tmp_path / "stream.wav"
     sf.write(stream, mix, RATE, subtype="PCM_16")
     shipped = weights.shipped("speech")
-    rows = streams.false_activations([silent, stream], shipped, [0.5, 0.9, 0.99], holds=[None, 200.0])
-    assert rows[0]["seconds"] == 30.0 and all(events == [] for events in rows[0]["events"].values())
-    found, false = streams.match(rows[1]["events"][0.5, None], truth)
-    assert (found, false) == (len(truth), 0), json.dumps(rows[1]["events"])
-    # one pass of the model, decided at each threshold, is what listen --json prints at that threshold
-    for threshold in (0.5, 0.9, 0.99):
-        listened = [{k: e[k] for k in ("time", "label")} for e in streams.detect(stream, shipped, threshold)]
-        assert [{k: e[k] for k in ("time", "label")} for e in rows[1]["events"][threshold, None]] == listened
-    held = [{k: e[k] for k in ("time", "label")} for e in streams.detect(stream, shipped, 0.5, hold_ms=200.0)]
-    assert [{k: e[k] for k in ("time", "label")} for e in rows[1]["events"][0.5, 200.0]] == held
-    assert len(rows[1]["events"][0.99, None]) < len(truth)  # and a high threshold does miss words
+    scoring = streams.score(mix, truth, shipped, negatives.find([tmp_path / "neg"]).recordings)
+    row = scoring.row(0.5, None)
+    assert row["kinds"] == {"noise": {"hours": pytest.approx(30.0 / 3600), "events": []}}
+    assert (row["found"], row["false"]) == (len(truth), 0)
+    # one pass of the model, decided at each threshold and hold, is what listen --json prints with them
+    for threshold, hold in ((0.5, None), (0.9, None), (0.99, None), (0.5, 200.0)):
+        listened = [{k: e[k] for k in ("time", "label")} for e in streams.detect(stream, shipped, threshold, hold_ms=hold)]
+        on_stream, _ = scoring.events(threshold, hold)
+        assert [{k: e[k] for k in ("time", "label")} for e in on_stream] == listened
+    assert scoring.row(0.99, None)["found"] < len(truth)  # and a high threshold does miss words
+    # per-label thresholds over one for all: the stop goes, the rest stay
+    on_stream, _ = scoring.events(0.5, None, {"stop": 0.9999})
+    assert [e["label"] for e in on_stream] == [t["label"] for t in truth if t["label"] != "stop"]
 
 
 def test_the_corpus_text_keeps_no_sentence_with_a_command_word(tmp_path: Path) -> None:

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from livecmd import Recognizer, weights
+from livecmd.recognizer import Scored
 from train import streams
+from train.datasets.negatives import Recording
 
 RATE = 16_000
 
@@ -86,3 +89,45 @@ def test_tuning_keeps_the_negatives_within_their_budgets_per_hour_before_finding
     assert (streams.choose(rows)["threshold"], streams.choose(rows)["hold_ms"]) == (0.5, 200)
     assert streams.choose(rows[:1] + rows[2:3])["threshold"] == 0.5  # 0.7 would lose 10 of 100 commands
     assert streams.over_budget(rows[1]) == pytest.approx(6.0) and streams.over_budget({"found": 1}) == 0.0
+
+
+def test_raising_single_labels_silences_the_words_negatives_fire_without_losing_commands(tmp_path: Path) -> None:
+    """A talk recording fires `stop` at 0.6, `go` at 0.7 and `up` at 0.85, three times each, and
+    `left` at 0.55 once; the stream's `stop` scores 0.95 and its `go` 0.72: `stop` and `up` are
+    raised past their false events, `go` cannot be (it would lose the stream's go), `left` is
+    not worth a raise (one event), and the decisions are the real Decider's on these scores."""
+    recognizer = Recognizer(weights.shipped("speech"), threads=1)
+    labels, rate, hop = recognizer.labels, recognizer.sample_rate, recognizer.hop
+
+    def scored(seconds: float, peaks: list[tuple[float, str, float]]) -> Scored:
+        ends = np.arange(rate, int(seconds * rate), hop)
+        scores = np.zeros((len(ends), len(labels)), np.float32)
+        scores[:, labels.index("_silence_")] = 1.0
+        for at, label, value in peaks:
+            i = np.searchsorted(ends, at * rate)
+            scores[i, :] = 0.0
+            scores[i, labels.index(label)], scores[i, labels.index("_unknown_")] = value, 1.0 - value
+        return Scored(ends, scores, [])
+
+    truth = [{"label": "stop", "start": 1.5, "end": 2.0}, {"label": "go", "start": 4.5, "end": 5.0}]
+    stream = scored(8.0, [(2.2, "stop", 0.95), (5.2, "go", 0.72)])
+    talk = scored(60.0, [(5.0 + 8 * k, "stop", 0.6) for k in range(3)] + [(30.0 + 8 * k, "go", 0.7) for k in range(3)]
+                  + [(50.0 + 3 * k, "up", 0.85) for k in range(3)] + [(59.0, "left", 0.55)])
+    scoring = streams.Scoring(recognizer, truth, stream, [Recording(tmp_path / "talk.wav", tmp_path, "speech", "_unknown_", 60.0)], [talk])
+    grid = [streams.per_hour(scoring.row(t, 0.0)) for t in (0.5, 0.8)]
+    assert [(r["found"], r["per_hour"]["speech"]) for r in grid] == [(2, 600.0), (1, 180.0)]
+    best = streams.choose(grid)
+    assert best["threshold"] == 0.5  # 0.8 is not quiet either, and loses the go
+
+    steps = streams.raise_labels(scoring, best, grid, (0.65, 0.75, 0.8, 0.9))
+    assert [s["thresholds"] for s in steps] == [{"stop": 0.65}, {"stop": 0.65, "up": 0.9}]
+    assert (steps[-1]["found"], steps[-1]["events"]["speech"]) == (2, 4)
+    # with the stream's go out of the way, go is raised too, and by the smallest step that silences it
+    loud = scored(8.0, [(2.2, "stop", 0.95), (5.2, "go", 0.9)])
+    scoring = streams.Scoring(recognizer, truth, loud, scoring.negatives, [talk])
+    steps = streams.raise_labels(scoring, best, grid, (0.65, 0.75, 0.8, 0.9))
+    assert [s["thresholds"] for s in steps] == [{"stop": 0.65}, {"stop": 0.65, "go": 0.75}, {"stop": 0.65, "go": 0.75, "up": 0.9}]
+    assert (steps[-1]["found"], steps[-1]["events"]["speech"]) == (2, 1)  # the one `left`
+    # decide with those thresholds over the weights' own is what listen --threshold stop=0.65 --threshold go=0.75 does
+    assert [d.label for d in recognizer.decide(talk, 0.5, 0.0, {"stop": 0.65, "go": 0.75})] == ["up"] * 3 + ["left"]
+    assert [d.label for d in recognizer.decide(talk, 0.5, 0.0, {"stop": 0.65})] == ["go"] * 3 + ["up"] * 3 + ["left"]

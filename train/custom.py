@@ -17,8 +17,12 @@ The recipe, top to bottom (`run`):
    (docs/custom-words.md compares the depths).
 4. Everything after the synthesis keeps to the `minutes` budget: more augmented windows are
    computed while their share of the budget lasts, then epochs run while theirs does.
-5. The threshold `listen` uses is tuned by running listen itself over a stream of the kept-apart
-   voices (and takes), and stored where listen reads it (`meta.extra["listen"]["threshold"]`).
+5. listen's threshold and hold are tuned as the shipped model's are (train.streams): one pass of
+   the model over a stream of the kept-apart voices (and takes) and, with `negatives`, over a
+   draw of their recordings that training did not take, decided at each threshold and hold;
+   the most words found within FALSE_PER_WORD false events per word and, where the negatives
+   allow, their budgets per hour (a word music sounds like gets a threshold of its own). They
+   are stored where listen reads them (`meta.extra["listen"]`).
 
 Labels: each word or phrase as given, spaces turned into `_` ("smart mirror" -> `smart_mirror`,
 a folder name as well as a JSON string), then `_unknown_` and `_silence_`.
@@ -37,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -69,7 +72,9 @@ WORD_AUGMENT = Augmentation(max_shift=0.5, whole_words=True, noise_probability=0
 OTHER_AUGMENT = Augmentation(max_shift=0.3, noise_probability=0.8, snr_db=(5.0, 30.0))
 FALSE_PER_WORD = 0.05  # threshold tuning: at most 1 false event per 20 words on the kept-apart stream
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+HOLDS_MS = (0.0, 100.0, 200.0)  # listen --hold-ms candidates
 NEGATIVE_HOURS = 0.25  # of each kind of --negatives recording, held in memory for the run
+TUNE_NEGATIVE_HOURS = 0.1  # of each kind of the other --negatives recordings, to tune listen on
 BATCH = 64  # windows per forward pass of the frozen trunk
 
 
@@ -104,6 +109,7 @@ class Sources:
     tune_noise: np.ndarray
     voices: int = 0  # TTS voices trained on
     talk: list[np.ndarray] = field(default_factory=list)  # long recordings of voices without the words, for _unknown_
+    tune_negatives: list[negatives.Recording] = field(default_factory=list)  # not trained on: listen's tuning
 
 
 def split_voices(voices: Sequence[Voice], share: float, seed: int) -> tuple[tuple[Voice, ...], tuple[Voice, ...]]:
@@ -179,14 +185,18 @@ def noise_recordings(shared: Path) -> tuple[list[np.ndarray], np.ndarray]:
     return [white, pink.astype(np.float32)], white
 
 
-def negative_recordings(folders: Sequence[Path], seed: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """(music and noise, voices without the words, recordings skipped as unreadable): a fixed
-    draw of NEGATIVE_HOURS of each kind of the folders' recordings (`livecmd train --negatives`
-    reads the same layout), labelled as training labels them: voices `_unknown_`, the rest
-    `_silence_`. The rest of the world, so that music and talk do not fire the new words."""
+def negative_recordings(folders: Sequence[Path], seed: int, hours: float = NEGATIVE_HOURS, tune_hours: float = TUNE_NEGATIVE_HOURS,
+                        ) -> tuple[list[np.ndarray], list[np.ndarray], int, list[negatives.Recording]]:
+    """(music and noise, voices without the words, recordings skipped as unreadable, recordings
+    to tune on): a fixed draw of `hours` of each kind of the folders' recordings
+    (`livecmd train --negatives` reads the same layout), labelled as training labels them:
+    voices `_unknown_`, the rest `_silence_` (the rest of the world, so that music and talk do
+    not fire the new words); then a draw of `tune_hours` of each kind of the others."""
     found = negatives.find(folders)
     quiet, talk, skipped = [], [], found.broken
-    for recording in negatives.draw(found.recordings, NEGATIVE_HOURS, seed):
+    drawn = negatives.draw(found.recordings, hours, seed)
+    tune = negatives.draw([r for r in found.recordings if r not in set(drawn)], tune_hours, seed)
+    for recording in drawn:
         try:
             wave = audio.load(recording.path)
         except LivecmdError:
@@ -194,13 +204,13 @@ def negative_recordings(folders: Sequence[Path], seed: int) -> tuple[list[np.nda
             continue
         if len(wave) >= WINDOW:
             (talk if recording.label == UNKNOWN else quiet).append(wave)
-    return quiet, talk, skipped
+    return quiet, talk, skipped, tune
 
 
 def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console: Console) -> Sources:
     """Synthesize and collect every clip of the run (the part outside the time budget)."""
     # First what can be refused in a second (a missing negatives folder), then the minutes of synthesis.
-    quiet, talk, skipped = negative_recordings(config.negatives, config.seed) if config.negatives else ([], [], 0)
+    quiet, talk, skipped, tune_negatives = negative_recordings(config.negatives, config.seed) if config.negatives else ([], [], 0, [])
     installed = {v: v.installed() for v in VOICES}
     voices = synth.select_voices(config.voices, installed)
     train_voices, tune_voices = split_voices(voices, config.held_out, config.seed)
@@ -249,9 +259,10 @@ def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console:
                   f"+ {len(real) - len(tune_real)} real, {len(noise)} noise recordings; threshold stream {len(tune)} clips")
     if config.negatives:
         console.print(f"negatives: {len(quiet)} recordings of music and noise, {len(talk)} of voices "
-                      f"(at most {NEGATIVE_HOURS:g} h of each kind); skipped {skipped} unreadable files")
+                      f"(at most {NEGATIVE_HOURS:g} h of each kind), {len(tune_negatives)} others to tune listen on; "
+                      f"skipped {skipped} unreadable files")
     return Sources(labels + (UNKNOWN, SILENCE), words, other, real[len(tune_real):], noise + quiet, tune, tune_noise,
-                   len(train_voices), talk)
+                   len(train_voices), talk, tune_negatives)
 
 
 # -- windows: what the frozen trunk sees, drawn without end in a fixed mix -------------------------
@@ -464,27 +475,24 @@ def _balanced(model: nn.Module, frozen: int, data: tuple[torch.Tensor, torch.Ten
 # -- the threshold, as listen uses it ---------------------------------------------------------------
 
 
-def tune(model_path: Path, sources: Sources, work: Path, console: Console) -> tuple[float, list[dict[str, Any]]]:
-    """The threshold at which `listen` finds the most kept-apart words in a stream of them (and
-    of other words) over real noise, with at most FALSE_PER_WORD false events per word; the
-    rows of every candidate. No kept-apart clip: listen's default."""
+def tune(model_path: Path, sources: Sources, console: Console) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """listen's operating point for the new words (`train.streams`, as the shipped model's): one
+    pass of the model over a stream of the kept-apart words (and other words) over real noise and
+    over `sources.tune_negatives`; of every threshold and hold, the most words found with at most
+    FALSE_PER_WORD false events per word, within the negatives' budgets per hour where any
+    setting keeps them (`streams.choose`), then single words' thresholds raised while the
+    negatives stay over (`streams.raise_labels`). Returns the chosen row, every row and the
+    raising's steps. No kept-apart clip: listen's default threshold."""
     words = [w for w in sources.tune_words if w[0] != UNKNOWN]
     if not words:
-        return 0.5, []
+        return {"threshold": 0.5, "hold_ms": 0.0}, [], []
     mix, truth = streams.build(sources.tune_words, sources.tune_noise, SAMPLE_RATE, snr_db=20.0, spacing_s=2.0)
-    stream = work / "tune.wav"
-    sf.write(stream, mix, SAMPLE_RATE, subtype="PCM_16")
-    targets = [t for t in truth if t["label"] != UNKNOWN]
-    rows = []
-    with _progress(console) as progress:
-        task = progress.add_task("threshold", total=len(THRESHOLDS), note="")
-        for threshold in THRESHOLDS:
-            found, false = streams.match(streams.detect(stream, model_path, threshold), targets)
-            rows.append({"threshold": threshold, "words": len(targets), "found": found, "false": false})
-            progress.update(task, advance=1, note=f"{threshold:g}: {found}/{len(targets)} found, {false} false")
-    within = [r for r in rows if r["false"] <= FALSE_PER_WORD * r["words"]]
-    best = max(within, key=lambda r: (r["found"], r["threshold"])) if within else min(rows, key=lambda r: (r["false"], -r["found"]))
-    return best["threshold"], rows
+    with console.status(f"tuning listen on {len(words)} kept-apart words and {len(sources.tune_negatives)} negative recordings"):
+        scoring = streams.score(mix, truth, model_path, sources.tune_negatives)
+        rows = [streams.per_hour(scoring.row(t, h)) for h in HOLDS_MS for t in THRESHOLDS]
+        best = streams.choose(rows, FALSE_PER_WORD)
+        steps = streams.raise_labels(scoring, best, rows, THRESHOLDS, FALSE_PER_WORD)
+    return (steps[-1] if steps else best), rows, steps
 
 
 # -- the command ------------------------------------------------------------------------------------
@@ -527,9 +535,12 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
                               "voices": config.voices, "seed": config.seed}},
         )
         draft = weights.save(work / "draft.safetensors", model, meta)
-        threshold, rows = tune(draft, sources, work, console)
-        extra = {**meta.extra, "listen": {"threshold": threshold, "tuned_on": rows}}
-        weights.save(out, model, replace(meta, extra=extra))
-    console.print(f"wrote {out}: labels {', '.join(sources.labels)}; listen threshold {threshold:g}; "
+        best, rows, raised = tune(draft, sources, console)
+        listen = {"threshold": best["threshold"], "hold_ms": best["hold_ms"], "thresholds": best.get("thresholds", {}),
+                  "tuned_on": rows, "raised": raised}
+        weights.save(out, model, replace(meta, extra={**meta.extra, "listen": listen}))
+    own = "".join(f", {label} {value:g}" for label, value in listen["thresholds"].items())
+    console.print(f"wrote {out}: labels {', '.join(sources.labels)}; listen threshold {best['threshold']:g}{own}, "
+                  f"hold {best['hold_ms']:g} ms; "
                   f"{(time.monotonic() - started) / 60:.1f} min. Try `livecmd listen --weights {out}`")
     return out

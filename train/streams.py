@@ -15,7 +15,8 @@ import io
 import json
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import soundfile as sf
 
 from livecmd import audio
 from livecmd.domains import SILENCE, SPEECH_COMMANDS, get_domain
+from livecmd.stream.decide import QUIET_LABELS
 from train.augment import word_span
 from train.datasets import index
 from train.datasets.speech_commands import speaker
@@ -105,14 +107,14 @@ def tuning_stream(data: Path, snr_db: float = 20.0, seed: int = 0) -> tuple[np.n
                  source_root=data)
 
 
-def detect(stream: Path, weights: Path, threshold: float, hold_ms: float | None = None) -> list[dict[str, Any]]:
-    """The events of `livecmd listen --input STREAM --json --fast --weights W --threshold T
-    [--hold-ms H]`, run in this process with the default settings otherwise."""
+def detect(stream: Path, weights: Path, threshold: float | None = None, hold_ms: float | None = None) -> list[dict[str, Any]]:
+    """The events of `livecmd listen --input STREAM --json --fast --weights W [--threshold T]
+    [--hold-ms H]` (None: the weights' own), run in this process with the default settings otherwise."""
     from livecmd.stream.listen import ListenOptions, listen
 
     out = io.StringIO()
-    listen(ListenOptions(input=stream, fast=True, json=True, weights=weights, thresholds=(str(threshold),), hold_ms=hold_ms),
-           out=out, err=io.StringIO())
+    listen(ListenOptions(input=stream, fast=True, json=True, weights=weights, thresholds=() if threshold is None else (str(threshold),),
+                         hold_ms=hold_ms), out=out, err=io.StringIO())
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -144,39 +146,115 @@ def tune_threshold(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Pa
     return choose(rows)["threshold"], rows
 
 
-def score_settings(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
-                   thresholds: Sequence[float], holds: Sequence[float | None]) -> list[dict[str, Any]]:
-    """One pass of the model over the command stream `mix` (written to a file, as a user's would
-    be) and over `negatives` (`train.datasets.negatives.Recording`s: every event on them is
-    false), decided at every pair of `thresholds` and `holds`: per pair a row {threshold,
-    hold_ms, commands, found, false, kinds: {kind: {hours, events: [{time, label, score}]}}}."""
-    commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
+@dataclass(frozen=True)
+class Scoring:
+    """One pass of the model over a command stream and over negative recordings (audio in which
+    no command is said: every event on them is false), to be decided at any threshold and hold
+    afterwards (`livecmd.Recognizer.decide`: smoothing does not depend on them)."""
+
+    recognizer: Any  # livecmd.Recognizer
+    commands: list[dict[str, Any]]  # the stream's words that should fire (truth rows; not _unknown_)
+    stream: Any  # livecmd.Scored of the stream
+    negatives: Sequence[Any]  # train.datasets.negatives.Recording
+    on_negatives: list[Any]  # livecmd.Scored of each
+
+    def events(self, threshold: float | None, hold_ms: float | None,
+               thresholds: Mapping[str, float] | None = None) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+        """The events `listen --json --fast` prints at this setting (None: the weights' own) on
+        the stream and on each negative recording."""
+        def decided(scored: Any) -> list[dict[str, Any]]:
+            return [{"time": round(d.time, 3), "label": d.label, "score": round(d.score, 4)}
+                    for d in self.recognizer.decide(scored, threshold, hold_ms, thresholds)]
+        return decided(self.stream), [decided(s) for s in self.on_negatives]
+
+    def row(self, threshold: float | None, hold_ms: float | None, thresholds: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """{threshold, hold_ms[, thresholds], commands, found, false, kinds: {kind: {hours,
+        events}}} at this setting."""
+        on_stream, on_negatives = self.events(threshold, hold_ms, thresholds)
+        found, false = match(on_stream, self.commands)
+        kinds: dict[str, dict[str, Any]] = {}
+        for recording, events in sorted(zip(self.negatives, on_negatives), key=lambda pair: pair[0].kind):
+            kind = kinds.setdefault(recording.kind, {"hours": 0.0, "events": []})
+            kind["hours"] += recording.seconds / 3600
+            kind["events"] += events
+        return {"threshold": threshold, "hold_ms": hold_ms, **({"thresholds": dict(thresholds)} if thresholds else {}),
+                "commands": len(self.commands), "found": found, "false": false, "kinds": kinds}
+
+
+def score(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any]) -> Scoring:
+    """The `Scoring` of the command stream `mix` (written to a file and scored as `listen
+    --input` reads one) and of `negatives` (`train.datasets.negatives.Recording`s)."""
+    from livecmd.recognizer import Recognizer
+
+    recognizer = Recognizer(weights, threads=1)
     with tempfile.TemporaryDirectory() as tmp:
         stream = Path(tmp) / "stream.wav"
         sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")
-        on_stream, *on_negatives = false_activations([stream, *(r.path for r in negatives)], weights, thresholds, holds)
-    kinds = sorted({r.kind for r in negatives})
-    rows = []
-    for setting in [(t, h) for h in holds for t in thresholds]:
-        found, false = match(on_stream["events"][setting], commands)
-        by_kind = {kind: {"hours": sum(s["seconds"] for r, s in zip(negatives, on_negatives) if r.kind == kind) / 3600,
-                          "events": [e for r, s in zip(negatives, on_negatives) if r.kind == kind for e in s["events"][setting]]}
-                   for kind in kinds}
-        rows.append({"threshold": setting[0], "hold_ms": setting[1], "commands": len(commands), "found": found, "false": false,
-                     "kinds": by_kind})
-    return rows
+        on_stream = score_clip(recognizer, stream)
+    return Scoring(recognizer, [t for t in truth if t["label"] not in QUIET_LABELS], on_stream, negatives,
+                   [score_clip(recognizer, r.path) for r in negatives])
+
+
+def per_hour(row: dict[str, Any]) -> dict[str, Any]:
+    """A `Scoring.row` with its negatives' events counted per kind (`events`) and as false
+    activations an hour (`per_hour`) instead of listed (`kinds`)."""
+    kinds = row["kinds"]
+    return {**{k: v for k, v in row.items() if k != "kinds"}, "events": {kind: len(k["events"]) for kind, k in kinds.items()},
+            "per_hour": {kind: len(k["events"]) / k["hours"] for kind, k in kinds.items()}}
 
 
 def tune_operating_point(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
-                         thresholds: Sequence[float], holds: Sequence[float]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The threshold and hold (`listen --threshold --hold-ms`) of `choose` over every pair of
-    `thresholds` and `holds` (`score_settings`), and each pair's row {threshold, hold_ms,
-    commands, found, false, per_hour: {kind: false activations an hour}}."""
-    rows = []
-    for row in score_settings(mix, truth, weights, negatives, thresholds, holds):
-        kinds = row.pop("kinds")
-        rows.append({**row, "per_hour": {kind: len(k["events"]) / k["hours"] for kind, k in kinds.items()}})
-    return choose(rows), rows
+                         thresholds: Sequence[float], holds: Sequence[float],
+                         label_steps: Sequence[float] = ()) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """listen's operating point: the threshold and hold (`listen --threshold --hold-ms`) of
+    `choose` over every pair of `thresholds` and `holds`, then, while the negatives are over
+    their budgets, single labels' thresholds raised to one of `label_steps` (`raise_labels`).
+    Returns the chosen row, the grid's rows and the raising's steps, each row {threshold,
+    hold_ms[, thresholds], commands, found, false, per_hour: {kind: false activations an hour}}."""
+    scoring = score(mix, truth, weights, negatives)
+    rows = [per_hour(scoring.row(t, h)) for h in holds for t in thresholds]
+    best = choose(rows)
+    steps = raise_labels(scoring, best, rows, label_steps) if label_steps else []
+    return (steps[-1] if steps else best), rows, steps
+
+
+MIN_SILENCED = 3
+"""The fewest false activations on the tuning negatives that raising one label's threshold must
+silence: one or two events are within the counting noise of a fraction of an hour, and a raise
+for them costs commands elsewhere (a `down` that the tuning stream did not hold)."""
+
+
+def raise_labels(scoring: Scoring, best: dict[str, Any], rows: Sequence[dict[str, Any]], label_steps: Sequence[float],
+                 false_per_command: float = FALSE_PER_COMMAND) -> list[dict[str, Any]]:
+    """Per-label thresholds above `best`'s (a row of the grid `rows`), raised one label at a time
+    while the negatives are over their budgets: each step takes the label and threshold of
+    `label_steps` that bring the worst kind of negative nearest its budget (then the sum over
+    kinds, the most commands, the smallest raise), among those that keep the stream within `false_per_command`
+    and find within `FOUND_SLACK` of the most commands any grid row found within it, and that
+    silence at least `MIN_SILENCED` of the negatives' events. A word that music or talk sounds
+    like (`go`, `up`) gets a higher threshold than one it rarely does, instead of every word
+    paying for the worst. Returns the steps taken (rows; none when no step helps)."""
+    within = [r for r in rows if r["false"] <= false_per_command * r["commands"]]
+    floor = max((r["found"] for r in within), default=best["found"]) - FOUND_SLACK * best["commands"]
+    fires = [label for label in scoring.recognizer.labels if label not in QUIET_LABELS]
+
+    def badness(row: dict[str, Any]) -> tuple[float, float, int, float]:
+        total = sum(row["per_hour"][k] / b for k, b in NEGATIVE_BUDGET_PER_HOUR.items() if k in row["per_hour"])
+        return over_budget(row), total, -row["found"], sum(row.get("thresholds", {}).values())
+
+    steps: list[dict[str, Any]] = []
+    current, per_label = best, {}
+    while over_budget(current) > 1.0:
+        tried = [per_hour(scoring.row(best["threshold"], best["hold_ms"], {**per_label, label: step}))
+                 for label in fires for step in label_steps if step > per_label.get(label, best["threshold"])]
+        kept = [r for r in tried if r["found"] >= floor and r["false"] <= false_per_command * r["commands"]]
+        better = [r for r in kept if badness(r)[:2] < badness(current)[:2] and sum(current["events"].values()) - sum(r["events"].values()) >= MIN_SILENCED]
+        if not better:
+            break
+        current = min(better, key=badness)
+        per_label = current["thresholds"]
+        steps.append(current)
+    return steps
 
 
 def over_budget(row: dict[str, Any]) -> float:
@@ -194,13 +272,13 @@ within the noise of the measurement, never with a recognizer that finds fewer co
 it could."""
 
 
-def choose(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def choose(rows: Sequence[dict[str, Any]], false_per_command: float = FALSE_PER_COMMAND) -> dict[str, Any]:
     """Of rows {commands, found, false[, per_hour]}: the most commands found while the stream's
-    false events stay within `FALSE_PER_COMMAND` and the negatives within their budgets (the
+    false events stay within `false_per_command` and the negatives within their budgets (the
     fewer false events on a tie); when no row keeps the negatives' budgets, the nearest to them
     of the rows that keep the stream's and find within `FOUND_SLACK` of the most commands found;
     when none keeps the stream's, the fewest false events."""
-    within = [r for r in rows if r["false"] <= FALSE_PER_COMMAND * r["commands"]]
+    within = [r for r in rows if r["false"] <= false_per_command * r["commands"]]
     quiet = [r for r in within if over_budget(r) <= 1.0]
     if quiet:
         return max(quiet, key=lambda r: (r["found"], -r["false"], -over_budget(r)))
@@ -221,22 +299,3 @@ def score_clip(recognizer: Any, path: Path) -> Any:
     parts = [recognizer.score(wave), recognizer.score(np.zeros(recognizer.end_silence(len(wave)), dtype=np.float32))]
     return Scored(np.concatenate([p.ends for p in parts]), np.concatenate([p.scores for p in parts]),
                   [d for p in parts for d in p.detections])
-
-
-def false_activations(recordings: Sequence[Path], weights: Path, thresholds: Sequence[float],
-                      holds: Sequence[float | None] = (None,)) -> list[dict[str, Any]]:
-    """The events `livecmd listen --json --fast --threshold T --hold-ms H` gives on each of
-    `recordings` (audio in which no command is said, so every event is a false activation) at
-    each threshold T and hold H (None: the weights' own), from one pass of the model: rows
-    {recording, seconds, events: {(T, H): [{time, label, score}]}}."""
-    from livecmd.recognizer import Recognizer
-
-    recognizer = Recognizer(weights, threads=1)
-    rows = []
-    for path in recordings:
-        scored = score_clip(recognizer, path)
-        events = {(t, h): [{"time": round(d.time, 3), "label": d.label, "score": round(d.score, 4)} for d in recognizer.decide(scored, t, h)]
-                  for t in thresholds for h in holds}
-        info = sf.info(path)
-        rows.append({"recording": str(path), "seconds": info.frames / info.samplerate, "events": events})
-    return rows

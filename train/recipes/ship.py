@@ -3,6 +3,7 @@ file, with its measured figures inside.
 
     python -m train.recipes.ship WEIGHTS SHARED_DATA weights/speech-samplecnn.safetensors
         [--negatives NEG/train] [--hours 0.25] [--thresholds 0.5,...] [--holds 0,...]
+        [--label-steps 0.6,...]
 
 SHARED_DATA is the folder of real audio (../shared/data). Two measurements, both stored in the
 weights' metadata (the model card quotes them and the tests re-measure them):
@@ -16,7 +17,9 @@ weights' metadata (the model card quotes them and the tests re-measure them):
    the negative corpus's *training* part (its benchmark part stays unseen by every choice made
    here). The threshold and hold that find the most commands within the stream's false-event
    budget and the negatives' budgets per hour (`train.streams.choose`) become `listen.threshold`
-   and `listen.hold_ms`, the defaults of `livecmd listen` with these weights.
+   and `listen.hold_ms`, the defaults of `livecmd listen` with these weights; while the
+   negatives stay over their budgets, the thresholds of the words they fire most are raised one
+   at a time to one of `--label-steps` (`train.streams.raise_labels`), as `listen.thresholds`.
 """
 
 from __future__ import annotations
@@ -41,11 +44,12 @@ TRAINING_DATA = (
 
 
 def ship(trained: Path, data: Path, out: Path, negative_folder: Path | None = None, hours: float = 0.25,
-         thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9), holds: tuple[float, ...] = (0.0,)) -> dict:
+         thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9), holds: tuple[float, ...] = (0.0,),
+         label_steps: tuple[float, ...] = ()) -> dict:
     result = evaluate("speech", data / streams.PART_A, trained, split="valid", amp="off")
     mix, truth = streams.tuning_stream(data)
     drawn = negatives.draw(negatives.find([negative_folder]).recordings, hours) if negative_folder else []
-    best, tuning = streams.tune_operating_point(mix, truth, trained, drawn, thresholds, holds)
+    best, tuning, raised = streams.tune_operating_point(mix, truth, trained, drawn, thresholds, holds, label_steps)
     loaded = weights.load(trained)
     metrics = {
         **loaded.meta.metrics,
@@ -59,10 +63,12 @@ def ship(trained: Path, data: Path, out: Path, negative_folder: Path | None = No
     listen = {
         "threshold": best["threshold"],
         "hold_ms": best["hold_ms"],
+        "thresholds": best.get("thresholds", {}),
         "tuned_on": f"listen --fast on {len(truth)} words of {len({t['speaker'] for t in truth})} held-out part A speakers "
                     f"(not the demo's) over real noise at 20 dB; most commands found with at most "
                     f"{streams.FALSE_PER_COMMAND:.3f} false events per command{negatives_note}",
         "tuning": tuning,
+        "raised": raised,
     }
     meta = dataclasses.replace(loaded.meta, training_data=TRAINING_DATA, metrics=metrics, extra={**loaded.meta.extra, "listen": listen})
     weights.save(out, loaded.model, meta)
@@ -79,9 +85,11 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=0.25, help="hours of each kind of negative to tune on")
     parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9")
     parser.add_argument("--holds", default="0", help="listen --hold-ms values to tune over")
+    parser.add_argument("--label-steps", default="", help="per-label thresholds to raise words to while the negatives are over budget")
     args = parser.parse_args()
     ship(args.trained, args.data, args.out, args.negatives, args.hours,
-         tuple(float(t) for t in args.thresholds.split(",")), tuple(float(h) for h in args.holds.split(",")))
+         tuple(float(t) for t in args.thresholds.split(",")), tuple(float(h) for h in args.holds.split(",")),
+         tuple(float(t) for t in args.label_steps.split(",") if t))
 
 
 if __name__ == "__main__":
