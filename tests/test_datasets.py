@@ -406,6 +406,28 @@ def test_whole_word_shifts_keep_the_word_in_the_window_and_reach_both_edges() ->
     assert 5_120 <= min(starts) and max(starts) <= 6_880  # --shift-ms still bounds it
 
 
+def test_speed_changes_pitch_and_length_together_within_its_range_and_keeps_the_window() -> None:
+    rate = 16_000
+    wave = np.zeros(rate, np.float32)
+    wave[4_000:12_000] = 0.5 * np.sin(2 * np.pi * 500 * np.arange(8_000) / rate)  # a 500-Hz "word" of 0.5 s
+    rng = np.random.default_rng(0)
+    settings = augment.Augmentation(max_shift=0.0, noise_probability=0.0, gain_db=(0.0, 0.0), speed=0.15)
+    pitches, lengths = [], []
+    for _ in range(200):
+        out = augment.augment(wave, rng, [], settings)
+        assert out.shape == wave.shape and out.dtype == np.float32
+        start, end = augment.word_span(out)
+        pitches.append(np.argmax(np.abs(np.fft.rfft(out))))  # 1-Hz bins
+        lengths.append(end - start)
+    pitches, lengths = np.array(pitches), np.array(lengths)
+    assert 500 * 0.85 - 3 <= pitches.min() < 470 and 530 < pitches.max() <= 500 * 1.15 + 3  # both ways, within ±15%
+    # played faster is shorter and higher: length × pitch stays the word's 8,000 samples × 500 Hz
+    np.testing.assert_allclose(lengths * pitches, 8_000 * 500, rtol=0.04)
+    assert augment.word_span(augment.augment(wave, rng, [], settings))[0] > 2_000  # the word stays in the middle
+    plain = augment.Augmentation(max_shift=0.0, noise_probability=0.0, gain_db=(0.0, 0.0))
+    np.testing.assert_array_equal(augment.augment(wave, rng, [], plain), wave)  # no speed: untouched
+
+
 def test_a_cut_word_keeps_part_of_it_at_one_edge_of_the_window() -> None:
     wave = np.zeros(16_000, np.float32)
     wave[6_080:9_280] = 0.5 * np.sin(np.arange(3_200) / 2)  # a 3,200-sample word

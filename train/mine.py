@@ -2,10 +2,11 @@
 negatives folder that the next training stage weighs up.
 
     python -m train.mine WEIGHTS OUT NEGATIVES_DIR [NEGATIVES_DIR ...] [--threshold 0.3] [--most 3000]
-        [--hop-ms 250] [--seconds 60]
+        [--hop-ms 250] [--seconds 60] [--seed 0]
 
 The model scores windows of each recording every `hop_ms` (at most `seconds` of it: a stretch
-at a fixed random offset, so that hours of music are mined in minutes on a CPU); a window whose
+at a random offset fixed by `seed`, so that hours of music are mined in minutes on a CPU, and a
+later stage mines other stretches with another seed); a window whose
 highest score for a label that fires (not `_unknown_`/`_silence_`) reaches `threshold`, below
 the threshold listen uses (so near misses count too), is one the model (nearly) fires on; of
 overlapping ones only the best is kept. The `most` highest-scoring windows are written as 1-s WAV files to `OUT/<kind>/`, keeping each
@@ -42,7 +43,7 @@ class Window:
 
 
 def mine(weights_path: Path, folders: Sequence[Path], threshold: float, hop_ms: float = 250.0,
-         seconds: float | None = None, batch: int = 32) -> list[Window]:
+         seconds: float | None = None, batch: int = 32, seed: int = 0) -> list[Window]:
     """The windows of the recordings of `folders` that the model scores at `threshold` or more
     for a label that fires, best first, no two of one recording overlapping."""
     loaded = weights.load(weights_path)
@@ -55,7 +56,8 @@ def mine(weights_path: Path, folders: Sequence[Path], threshold: float, hop_ms: 
         wave = audio.load(recording.path, rate)
         offset = 0
         if seconds is not None and len(wave) > seconds * rate:
-            offset = int(np.random.default_rng(k).integers(0, len(wave) - round(seconds * rate)))
+            rng = np.random.default_rng(k if seed == 0 else (seed, k))  # seed 0: the stretches stage 4 mined
+            offset = int(rng.integers(0, len(wave) - round(seconds * rate)))
             wave = wave[offset : offset + round(seconds * rate)]
         wave = audio.fit(wave, max(len(wave), length))
         starts = np.arange(0, len(wave) - length + 1, hop)
@@ -103,10 +105,11 @@ def main() -> None:
     parser.add_argument("--most", type=int, default=3000)
     parser.add_argument("--hop-ms", type=float, default=250.0)
     parser.add_argument("--seconds", type=float, default=None, help="mine at most this much of each recording")
+    parser.add_argument("--seed", type=int, default=0, help="which stretch of each recording --seconds takes")
     args = parser.parse_args()
     meta = weights.read_meta(args.weights)
     torch.set_num_threads(1)
-    windows = mine(args.weights, args.folders, args.threshold, args.hop_ms, args.seconds)
+    windows = mine(args.weights, args.folders, args.threshold, args.hop_ms, args.seconds, seed=args.seed)
     kept = write(windows[: args.most], args.out, meta.sample_rate, meta.input_samples)
     labels: dict[str, int] = {}
     for w in windows[: args.most]:

@@ -101,8 +101,8 @@ class Windows(Dataset):
                 self._noises = [_read(self.cache, c) for c in self.noise]
             settings = self.augmentation
             if settings.cut_words and self._unknown is not None and int(target) != self._silence and rng.random() < settings.cut_words:
-                # no shift after the cut: it would move the part left back into the window
-                x, target, settings = cut_word(x, rng), torch.tensor(self._unknown), replace(settings, max_shift=0.0)
+                # no shift or speed change after the cut: either would move the part left back into the window
+                x, target, settings = cut_word(x, rng), torch.tensor(self._unknown), replace(settings, max_shift=0.0, speed=0.0)
             noises = self._noises
             if self.backgrounds and rng.random() < 0.5:  # drawn only with backgrounds: older runs keep their draws
                 path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
