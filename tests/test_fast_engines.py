@@ -167,10 +167,11 @@ def test_fast_engines_on_real_speech_give_the_naive_scores(speech_scores, dtype:
     model, windows, expected = speech_scores
     folded = fd.fold(model, SAMPLES, dtype)
     cached = _in_batches(FoldedEngine(folded, False, 16, 1_620), windows, [16, 1, 2])
-    full = _in_batches(FoldedEngine(folded, False, 16), windows, [16])
+    # every window's rows computed afresh, for a third of them (bf16 crawls on CPUs without bf16 units)
+    full = _in_batches(FoldedEngine(folded, False, 16), windows[::3], [16])
     # the cache changes nothing but rounding (in bf16 a stream row computed in another batch
     # may round to the neighbouring bf16 value)
-    assert np.abs(cached - full).max() <= tolerance
+    assert np.abs(cached[::3] - full).max() <= tolerance
     assert np.abs(cached - expected).max() <= tolerance
     if dtype == torch.float32:
         assert (cached.argmax(axis=1) == expected.argmax(axis=1)).all()
