@@ -38,11 +38,12 @@ def test_without_cuda_the_check_says_so_in_one_line_and_exits_2(tmp_path: Path) 
 def test_the_gpu_section_is_replaced_and_nothing_else_is_touched() -> None:
     replace = _gpu_check().replace_section
     doc = (REPO / "docs" / "performance.md").read_text()
-    body = "## GPU (`python benchmarks/gpu_check.py`)\n\nMachine: a GPU.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    body = "## GPU (`python benchmarks/gpu_check.py`)\n\nMachine: a GPU.\n\n| a | b |\n|---|---|\n| 1.2345 ms | 2.3456 ms |\n"
     once = replace(doc, "## GPU", body)
     assert once.startswith(doc) and once.endswith(body) and "## GPU" not in doc  # absent: appended
-    again = replace(once, "## GPU", body.replace("1 | 2", "3 | 4"))
-    assert again == once.replace("1 | 2", "3 | 4")  # present: replaced in place, once
+    assert "1.2345 ms" not in doc  # the figures below are the body's alone
+    again = replace(once, "## GPU", body.replace("1.2345 ms", "3.4567 ms"))
+    assert again == once.replace("1.2345 ms", "3.4567 ms")  # present: replaced in place, once
     middle = "# P\n\nintro\n\n## Training\n\nt\n\n## GPU (old)\n\nold\n\n### detail\n\nold too\n\n## Listen\n\nl\n"
     assert replace(middle, "## GPU", "## GPU\n\nnew\n") == "# P\n\nintro\n\n## Training\n\nt\n\n## GPU\n\nnew\n\n## Listen\n\nl\n"
     assert replace("", "## GPU", "## GPU\nx") == "## GPU\nx\n"
