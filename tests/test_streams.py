@@ -69,6 +69,7 @@ def test_the_tuned_threshold_finds_the_most_commands_within_the_false_event_budg
     # budget: 2 false events for 12 commands
     assert streams.choose(rows((0.5, 11, 5), (0.6, 10, 2), (0.7, 9, 1), (0.8, 7, 0)))["threshold"] == 0.6
     assert streams.choose(rows((0.5, 10, 2), (0.6, 10, 1), (0.7, 8, 0)))["threshold"] == 0.6  # a tie: fewer false
+    assert streams.choose(rows((0.5, 10, 1), (0.6, 10, 1), (0.7, 8, 0)))["threshold"] == 0.6  # a full tie: the quieter
     assert streams.choose(rows((0.5, 11, 9), (0.6, 10, 6), (0.7, 9, 4)))["threshold"] == 0.7  # none within: fewest false
 
 

@@ -277,16 +277,20 @@ def choose(rows: Sequence[dict[str, Any]], false_per_command: float = FALSE_PER_
     false events stay within `false_per_command` and the negatives within their budgets (the
     fewer false events on a tie); when no row keeps the negatives' budgets, the nearest to them
     of the rows that keep the stream's and find within `FOUND_SLACK` of the most commands found;
-    when none keeps the stream's, the fewest false events."""
+    when none keeps the stream's, the fewest false events. On a full tie, the higher threshold
+    and the longer hold: what the stream cannot tell apart, the quieter setting wins."""
+    def quieter(r: dict[str, Any]) -> tuple[float, float]:
+        return r["threshold"], r.get("hold_ms") or 0.0
+
     within = [r for r in rows if r["false"] <= false_per_command * r["commands"]]
     quiet = [r for r in within if over_budget(r) <= 1.0]
     if quiet:
-        return max(quiet, key=lambda r: (r["found"], -r["false"], -over_budget(r)))
+        return max(quiet, key=lambda r: (r["found"], -r["false"], -over_budget(r), *quieter(r)))
     if within:
         most = max(r["found"] for r in within)
         near = [r for r in within if r["found"] >= most - FOUND_SLACK * r["commands"]]
-        return min(near, key=lambda r: (over_budget(r), -r["found"], r["false"]))
-    return min(rows, key=lambda r: (r["false"], over_budget(r), -r["found"]))
+        return max(near, key=lambda r: (-over_budget(r), r["found"], -r["false"], *quieter(r)))
+    return max(rows, key=lambda r: (-r["false"], -over_budget(r), r["found"], *quieter(r)))
 
 
 def score_clip(recognizer: Any, path: Path) -> Any:
