@@ -478,21 +478,18 @@ def _balanced(model: nn.Module, frozen: int, data: tuple[torch.Tensor, torch.Ten
 def tune(model_path: Path, sources: Sources, console: Console) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """listen's operating point for the new words (`train.streams`, as the shipped model's): one
     pass of the model over a stream of the kept-apart words (and other words) over real noise and
-    over `sources.tune_negatives`; of every threshold and hold, the most words found with at most
-    FALSE_PER_WORD false events per word, within the negatives' budgets per hour where any
-    setting keeps them (`streams.choose`), then single words' thresholds raised while the
-    negatives stay over (`streams.raise_labels`). Returns the chosen row, every row and the
-    raising's steps. No kept-apart clip: listen's default threshold."""
+    over `sources.tune_negatives` (`streams.tune_operating_point`): of every threshold and hold,
+    the most words found with at most FALSE_PER_WORD false events per word, within the
+    negatives' budgets per hour where any setting keeps them, then single words' thresholds
+    raised while the negatives stay over. Returns the chosen row, every row and the raising's
+    steps. No kept-apart clip: listen's default threshold."""
     words = [w for w in sources.tune_words if w[0] != UNKNOWN]
     if not words:
         return {"threshold": 0.5, "hold_ms": 0.0}, [], []
     mix, truth = streams.build(sources.tune_words, sources.tune_noise, SAMPLE_RATE, snr_db=20.0, spacing_s=2.0)
     with console.status(f"tuning listen on {len(words)} kept-apart words and {len(sources.tune_negatives)} negative recordings"):
-        scoring = streams.score(mix, truth, model_path, sources.tune_negatives)
-        rows = [streams.per_hour(scoring.row(t, h)) for h in HOLDS_MS for t in THRESHOLDS]
-        best = streams.choose(rows, FALSE_PER_WORD)
-        steps = streams.raise_labels(scoring, best, rows, THRESHOLDS, FALSE_PER_WORD)
-    return (steps[-1] if steps else best), rows, steps
+        return streams.tune_operating_point(mix, truth, model_path, sources.tune_negatives, THRESHOLDS, HOLDS_MS,
+                                            label_steps=THRESHOLDS, false_per_command=FALSE_PER_WORD)
 
 
 # -- the command ------------------------------------------------------------------------------------

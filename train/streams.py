@@ -205,16 +205,19 @@ def per_hour(row: dict[str, Any]) -> dict[str, Any]:
 
 def tune_operating_point(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
                          thresholds: Sequence[float], holds: Sequence[float],
-                         label_steps: Sequence[float] = ()) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+                         label_steps: Sequence[float] = (), false_per_command: float = FALSE_PER_COMMAND,
+                         ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """listen's operating point: the threshold and hold (`listen --threshold --hold-ms`) of
-    `choose` over every pair of `thresholds` and `holds`, then, while the negatives are over
-    their budgets, single labels' thresholds raised to one of `label_steps` (`raise_labels`).
-    Returns the chosen row, the grid's rows and the raising's steps, each row {threshold,
-    hold_ms[, thresholds], commands, found, false, per_hour: {kind: false activations an hour}}."""
+    `choose` (with the stream's budget `false_per_command`) over every pair of `thresholds` and
+    `holds`, then, while the negatives are over their budgets, single labels' thresholds raised
+    to one of `label_steps` (`raise_labels`). Returns the chosen row, the grid's rows and the
+    raising's steps, each row {threshold, hold_ms[, thresholds], commands, found, false,
+    per_hour: {kind: false activations an hour}}. The shipped model's recipe and `livecmd
+    custom` both tune here."""
     scoring = score(mix, truth, weights, negatives)
     rows = [per_hour(scoring.row(t, h)) for h in holds for t in thresholds]
-    best = choose(rows)
-    steps = raise_labels(scoring, best, rows, label_steps) if label_steps else []
+    best = choose(rows, false_per_command)
+    steps = raise_labels(scoring, best, rows, label_steps, false_per_command) if label_steps else []
     return (steps[-1] if steps else best), rows, steps
 
 
