@@ -1,7 +1,7 @@
 """Custom words heard from real people: `livecmd custom` trained on synthetic voices only (and
 then with 5 real takes per word), scored by `livecmd listen` on real recordings it never saw.
 
-    python benchmarks/custom_words.py [--minutes 20] [--negatives NEG/train] [--synthetic W] [--with-takes W]
+    python benchmarks/custom_words.py [--minutes 20] [--negatives NEG/train] [--speed P] [--synthetic W] [--with-takes W]
         [--shared ../shared] [--out DIR]
 
 Words: `smart mirror`, `snowboy`, `view glass`, of which ../shared/data/wake_words_real holds
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/custom-words"), help="where trained weights, takes and results go")
     parser.add_argument("--negatives", type=Path, action="append", default=[],
                         help="livecmd custom --negatives for the models trained here (a corpus's train/ part: never its bench/)")
+    parser.add_argument("--speed", type=float, default=0.0, help="livecmd custom --speed for the models trained here")
     args = parser.parse_args()
     data = args.shared / "data"
     console = Console()
@@ -116,7 +117,8 @@ def main() -> None:
         if given is None:
             given = args.out / ("synthetic.safetensors" if takes_dir is None else "with-takes.safetensors")
             started = time.monotonic()
-            run(CustomConfig(words=",".join(WORDS), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives)), console)
+            run(CustomConfig(words=",".join(WORDS), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives),
+                             speed=args.speed), console)
             console.print(f"{name}: trained in {(time.monotonic() - started) / 60:.1f} min")
         models[name] = given
 

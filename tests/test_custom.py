@@ -172,6 +172,28 @@ def test_custom_negatives_train_voices_as_unknown_and_music_as_silence(tmp_path:
     assert words_over_music > 100  # and the words are mixed over the music
 
 
+def test_custom_speed_changes_the_words_pitch_but_not_a_cut_words() -> None:
+    """--speed plays words 1 +/- P times as fast (a 1500-Hz word lands within 15% of it, and
+    varies); a word cut by the window's edge keeps its place and so its own pitch."""
+    word = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    word[4000:10000] = 0.5 * np.sin(2 * np.pi * 1500 * np.arange(6000) / SAMPLE_RATE)
+    labels = ("lights", UNKNOWN, SILENCE)
+    peaks: dict[float, dict[str, list[float]]] = {}
+    for speed in (0.0, 0.15):
+        sources = Sources(labels, {"lights": [word]}, [], [], [np.zeros(3 * SAMPLE_RATE, np.float32)], [], word, 1)  # silent noise
+        drawn = windows(sources, seed=0, speed=speed)
+        peaks[speed] = {label: [] for label in labels}
+        for _ in range(400):
+            wave, k = next(drawn)
+            if np.sqrt(np.mean(wave**2)) > 1e-3:
+                peaks[speed][labels[k]].append(float(np.argmax(np.abs(np.fft.rfft(wave)))))
+    assert all(abs(f - 1500) < 5 for f in peaks[0.0]["lights"])
+    sped = peaks[0.15]["lights"]
+    assert all(1500 * 0.85 - 5 < f < 1500 * 1.15 + 5 for f in sped)
+    assert min(sped) < 1400 and max(sped) > 1600
+    assert len(peaks[0.15][UNKNOWN]) > 20 and all(abs(f - 1500) < 5 for f in peaks[0.15][UNKNOWN])
+
+
 def test_phrases_become_labels_with_underscores() -> None:
     assert [(p.text, p.label) for p in parse_phrases(" Lights, smart   mirror ,lights")] == [("lights", "lights"), ("smart mirror", "smart_mirror")]
 

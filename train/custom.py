@@ -94,6 +94,7 @@ class CustomConfig:
     shared: Path = SHARED  # real clips for _unknown_ and _silence_ where present
     init: Path | None = None  # None: the shipped speech weights
     negatives: tuple[Path, ...] = ()  # folders of long recordings without the words (train.recipes.negatives)
+    speed: float = 0.0  # synthetic and taken words played 1 ± up to this many times as fast (`augment.change_speed`)
 
 
 @dataclass
@@ -282,14 +283,16 @@ def cut_window(rng: np.random.Generator, recordings: Sequence[np.ndarray]) -> np
     return gain(wave[start : start + WINDOW].copy(), float(rng.uniform(-30, 0)))
 
 
-def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
+def windows(sources: Sources, seed: int, speed: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
     """(window (WINDOW,) float32, label index), endlessly. The first pass holds every training
     clip once (augmented); later passes draw more augmented copies in the same proportions
     (each label's words 30% in all, other words 55% of which a third are words cut by the
     window's edge, silence 15%, taking real other words first). With negatives, 15 of the other
     words' 55% are windows of voices without the words, and silence and the words' backgrounds
-    draw from their music and noise too."""
+    draw from their music and noise too. With `speed`, the words and the other words are played
+    at a random speed too (voices the few dozen TTS voices are not), except a cut word."""
     rng = np.random.default_rng(seed)
+    word_augment, other_augment = replace(WORD_AUGMENT, speed=speed), replace(OTHER_AUGMENT, speed=speed)
     labels = sources.labels
     unknown, silence = labels.index(UNKNOWN), labels.index(SILENCE)
     word_clips = [(labels.index(label), clip) for label, clips in sources.words.items() for clip in clips]
@@ -298,29 +301,29 @@ def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
 
     def word() -> tuple[np.ndarray, int]:
         k, clip = word_clips[int(rng.integers(n_words))]
-        return augment(clip, rng, sources.noise, WORD_AUGMENT), k
+        return augment(clip, rng, sources.noise, word_augment), k
 
     def other() -> tuple[np.ndarray, int]:
         roll = rng.random()
         if roll < 1 / 3:
             _, clip = word_clips[int(rng.integers(n_words))]
-            return augment(cut_word(clip, rng), rng, sources.noise, _unshifted(OTHER_AUGMENT)), unknown
+            return augment(cut_word(clip, rng), rng, sources.noise, _unshifted(other_augment)), unknown
         if real and (roll < 0.9 or not sources.other):
             path = real[int(rng.integers(len(real)))]
             try:
                 clip = load_clip(path)
             except LivecmdError:
                 return other()
-            return augment(clip, rng, sources.noise, OTHER_AUGMENT), unknown
+            return augment(clip, rng, sources.noise, other_augment), unknown
         if sources.other:
-            return augment(sources.other[int(rng.integers(len(sources.other)))], rng, sources.noise, OTHER_AUGMENT), unknown
+            return augment(sources.other[int(rng.integers(len(sources.other)))], rng, sources.noise, other_augment), unknown
         return other()
 
     # First pass: every word clip once, as many other words, a few silences.
     for k, clip in word_clips:
-        yield augment(clip, rng, sources.noise, WORD_AUGMENT), k
+        yield augment(clip, rng, sources.noise, word_augment), k
     for clip in sources.other:
-        yield augment(clip, rng, sources.noise, OTHER_AUGMENT), unknown
+        yield augment(clip, rng, sources.noise, other_augment), unknown
     for _ in range(max(n_words // 4, 8)):
         yield silence_window(rng, sources.noise), silence
     talk_from = 0.7 if sources.talk else 0.85
@@ -337,8 +340,9 @@ def windows(sources: Sources, seed: int) -> Iterator[tuple[np.ndarray, int]]:
 
 
 def _unshifted(settings: Augmentation) -> Augmentation:
-    """A cut word keeps the place `cut_word` gave it: no further shift."""
-    return replace(settings, max_shift=0.0)
+    """A cut word keeps the place `cut_word` gave it: no further shift, and no change of speed
+    (`change_speed` centres the word again)."""
+    return replace(settings, max_shift=0.0, speed=0.0)
 
 
 def first_pass(sources: Sources) -> int:
@@ -519,7 +523,7 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
         left = budget - (time.monotonic() - started) - tune_reserve
         console.print(f"transfer: blocks 1-{frozen - 1} of the shipped speech model frozen, the last {config.trainable} and a new "
                       f"{len(sources.labels)}-label output layer trained; {max(left, 0) / 60:.1f} min left for windows and epochs")
-        train_set = extract(model, frozen, windows(sources, config.seed), first_pass(sources), 0.6 * left, console)
+        train_set = extract(model, frozen, windows(sources, config.seed, config.speed), first_pass(sources), 0.6 * left, console)
         left = budget - (time.monotonic() - started) - tune_reserve
         fitted = fit_top(model, frozen, train_set, valid, left, console, config.seed)
         meta = weights.WeightsMeta(
@@ -529,7 +533,7 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
             metrics={"kept_apart_balanced_accuracy": round(fitted["score"], 4) if valid is not None else None, "epoch": fitted["epoch"]},
             extra={"custom": {"words": [p.text for p in phrases], "windows": len(train_set[1]), "epochs": fitted["epochs"],
                               "trainable_blocks": config.trainable, "minutes": config.minutes, "per_voice": config.per_voice,
-                              "voices": config.voices, "seed": config.seed}},
+                              "voices": config.voices, "seed": config.seed, "speed": config.speed}},
         )
         draft = weights.save(work / "draft.safetensors", model, meta)
         best, rows, raised = tune(draft, sources, console)
