@@ -171,3 +171,17 @@ def test_the_corpus_text_keeps_no_sentence_with_a_command_word(tmp_path: Path) -
     (folder / "sayings.dat").write_bytes(b"\x00binary index")
     assert sentences(tmp_path) == ["A stitch in time saves nine.", "I know the goal is often upper management.",
                                    "Nobody knows the trouble I have seen."]
+
+
+def test_more_talk_is_read_by_training_voices_only() -> None:
+    """train-talk/ (the corpus's extra talk) must never hold a benchmark voice: the benchmark's
+    voices are the unseen ones its talk figures are measured on."""
+    from train.recipes.negatives import _split, reading_voices
+
+    every = reading_voices()
+    if not every:
+        pytest.skip("no offline TTS voice installed (`livecmd synth --list`)")
+    train, bench = reading_voices("train"), reading_voices("bench")
+    assert train and bench and sorted(v.name for v in train + bench) == sorted(v.name for v in every)
+    assert {v.speaker for v in train}.isdisjoint({v.speaker for v in bench})
+    assert all(_split(f"voice:{v.speaker}") == "train" for v in train)

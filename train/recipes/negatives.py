@@ -1,7 +1,7 @@
 """Build the negative corpus: long recordings in which no command is said, for
 `livecmd train --negatives` and `benchmarks/false_alarms.py`.
 
-    python -m train.recipes.negatives OUT [--shared ../shared] [--speech-minutes 3]
+    python -m train.recipes.negatives OUT [--shared ../shared] [--speech-minutes 3] [--more-talk-minutes 9]
 
 Every source is split by recording (a salted hash of its name, `train.datasets.base.held_out`)
 into `OUT/train/<kind>/` and `OUT/bench/<kind>/`, which never share a recording; the kinds are
@@ -24,6 +24,9 @@ each file's split, kind, source, licence and length. Nothing here goes into the 
 - the real music and scene clips of ../shared/data go to the benchmark part only: real
   recordings the model is scored on are never trained on.
 - mix: training speech over training music at 5-15 dB, benchmark speech over benchmark music.
+- more talk, `OUT/train-talk/speech/`: the training part's voices only, reading other paragraphs
+  for longer (`--more-talk-minutes` each): talk is what the model fires on most, and a second
+  `--negatives` folder of it gives talk a larger share of the negative windows an epoch.
 """
 
 from __future__ import annotations
@@ -84,14 +87,17 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared")
     parser.add_argument("--speech-minutes", type=float, default=3.0, help="minutes each TTS voice reads")
     parser.add_argument("--mix-minutes", type=float, default=20.0, help="minutes of speech over music per split")
+    parser.add_argument("--more-talk-minutes", type=float, default=9.0, help="minutes each training voice reads into train-talk/ (0: none)")
     args = parser.parse_args()
-    build(args.out, args.shared / "data", args.speech_minutes, args.mix_minutes)
+    build(args.out, args.shared / "data", args.speech_minutes, args.mix_minutes, args.more_talk_minutes)
 
 
-def build(out: Path, data: Path, speech_minutes: float, mix_minutes: float) -> list[Row]:
+def build(out: Path, data: Path, speech_minutes: float, mix_minutes: float, more_talk_minutes: float = 0.0) -> list[Row]:
     out.mkdir(parents=True, exist_ok=True)
     packages = _unpack(out, [*MUSIC_PACKAGES, TEXT_PACKAGE])
     rows = _music(out, packages) + _effects(out, packages[EFFECTS_PACKAGE]) + _speech(out, packages[TEXT_PACKAGE], speech_minutes)
+    if more_talk_minutes:
+        rows += _speech(out, packages[TEXT_PACKAGE], more_talk_minutes, only="train", folder="train-talk")
     rows += _shared(out, data)
     rows += _mixes(out, rows, mix_minutes)
     with open(out / "MANIFEST.csv", "w", newline="") as f:
@@ -99,7 +105,7 @@ def build(out: Path, data: Path, speech_minutes: float, mix_minutes: float) -> l
         writer.writerow(["split", "kind", "file", "source", "licence", "seconds"])
         for r in rows:
             writer.writerow([r.split, r.kind, r.path.relative_to(out), r.source, r.licence, f"{r.seconds:.1f}"])
-    for split in ("train", "bench"):
+    for split in ("train", "train-talk", "bench"):
         for kind in ("music", "speech", "noise", "mix"):
             hours = sum(r.seconds for r in rows if r.split == split and r.kind == kind) / 3600
             print(f"{split:5} {kind:6} {hours:6.2f} h")
@@ -225,17 +231,27 @@ def sentences(folder: Path) -> list[str]:
     return sorted(set(found))
 
 
-def _speech(out: Path, text_folder: Path, minutes: float) -> list[Row]:
-    from train.voices import VOICES, Prosody, RenderError
+def reading_voices(only: str | None = None) -> list:
+    """The installed TTS voices of split `only` ("train" or "bench": split by speaker, so that
+    the benchmark's voices are never heard in training), or all of them."""
+    from train.voices import VOICES
+
+    return [v for v in VOICES if v.installed() and only in (None, _split(f"voice:{v.speaker}"))]
+
+
+def _speech(out: Path, text_folder: Path, minutes: float, only: str | None = None, folder: str | None = None) -> list[Row]:
+    """Each installed voice (of split `only`, or all) reading `minutes` of paragraphs into its
+    split's speech/ folder (or `folder`/speech/)."""
+    from train.voices import Prosody, RenderError
 
     pool = sentences(text_folder)
     rng = random.Random(1)
     rows = []
-    voices = [v for v in VOICES if v.installed()]
+    voices = reading_voices(only)
     if not voices:
         raise SystemExit("no offline TTS voice is installed: see `livecmd synth --list`")
-    for voice in track(voices, description="speech"):
-        split = _split(f"voice:{voice.speaker}")
+    for voice in track(voices, description="speech" if folder is None else folder):
+        split = folder or _split(f"voice:{voice.speaker}")
         done = _target(out, split, "speech", f"tts-{voice.name}")
         if done.is_file():  # a rerun keeps what an earlier run spoke
             rows.append(Row(split, "speech", done, f"{voice.name} reading {TEXT_PACKAGE}", TEXT_LICENCE, sf.info(done).duration))
