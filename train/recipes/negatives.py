@@ -92,7 +92,7 @@ def main() -> None:
     build(args.out, args.shared / "data", args.speech_minutes, args.mix_minutes, args.more_talk_minutes)
 
 
-def build(out: Path, data: Path, speech_minutes: float, mix_minutes: float, more_talk_minutes: float = 0.0) -> list[Row]:
+def build(out: Path, data: Path, speech_minutes: float, mix_minutes: float, more_talk_minutes: float) -> list[Row]:
     out.mkdir(parents=True, exist_ok=True)
     packages = _unpack(out, [*MUSIC_PACKAGES, TEXT_PACKAGE])
     rows = _music(out, packages) + _effects(out, packages[EFFECTS_PACKAGE]) + _speech(out, packages[TEXT_PACKAGE], speech_minutes)

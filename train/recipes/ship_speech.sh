@@ -74,7 +74,7 @@ livecmd train --domain speech --data "$work/merged3" --arch samplecnn --optimize
 # Stage 5, more talk: talk without commands is what stage 4 still fires on most (130 an hour on
 # unseen voices against 11 on music). It fine-tunes stage 4's last epoch at half the lr with a
 # second negatives folder of talk (the corpus's train-talk/: the training voices reading 9 more
-# minutes each, so talk is about half of the negative windows) and speed perturbation (every
+# minutes each, so talk is five in eight of the negative windows) and speed perturbation (every
 # window 0.85-1.15 times as fast: voices the few dozen TTS voices are not). Shipped: the mean of
 # stage 4's last epoch and stage 5's last (train.average), which kept stage 4's stream commands
 # and most of stage 5's quiet on talk; the stage-5 epoch alone found 2 commands fewer (see
