@@ -241,7 +241,7 @@ def custom(
     trainable: int = typer.Option(3, "--trainable", metavar="N", min=1, max=8, help="Blocks of the shipped model fine-tuned at the top; the others stay frozen."),
     seed: int = typer.Option(0, "--seed", metavar="N", min=0, help="Seeds the synthesis, the windows and the training."),
     negatives: list[Path] = typer.Option([], "--negatives", metavar="DIR", help="Folders of long recordings without your words (music/, speech/, noise/, mix/ as `python -m train.recipes.negatives` writes; repeat for more): windows of voices train as _unknown_, of music and noise as _silence_, and your words are mixed over them, so that music and talk fire less; other recordings of them tune listen's threshold and hold.", show_default=False),
-    speed: float = typer.Option(0.0, "--speed", min=0.0, max=0.5, metavar="P", help="Play the synthetic voices and your takes 1 ± up to P times as fast while training (pitch and formants move with it: voices the TTS voices are not), e.g. 0.15."),
+    speed: float = typer.Option(0.0, "--speed", min=0.0, max=0.5, metavar="P", help="Play your words (synthetic voices and takes) and the other words 1 ± up to P times as fast while training (pitch and formants move with it: voices the TTS voices are not), e.g. 0.15."),
 ) -> None:
     """Learn your own words from the offline TTS voices installed here (and your takes): a model
     `listen`, `eval` and `export` use as they are, with its tuned threshold and hold."""

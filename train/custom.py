@@ -94,7 +94,7 @@ class CustomConfig:
     shared: Path = SHARED  # real clips for _unknown_ and _silence_ where present
     init: Path | None = None  # None: the shipped speech weights
     negatives: tuple[Path, ...] = ()  # folders of long recordings without the words (train.recipes.negatives)
-    speed: float = 0.0  # synthetic and taken words played 1 ± up to this many times as fast (`augment.change_speed`)
+    speed: float = 0.0  # the words (synthetic and taken) and the other words played 1 ± up to this many times as fast (`augment.change_speed`)
 
 
 @dataclass
