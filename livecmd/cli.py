@@ -12,7 +12,7 @@ from types import ModuleType
 
 import typer
 
-from livecmd import __version__
+from livecmd import __version__, interrupts
 from livecmd.domains import DOMAINS
 from livecmd.errors import LivecmdError
 
@@ -272,7 +272,8 @@ def main() -> None:
     """Console-script entry point. A Ctrl-C that the command does not handle itself (while it
     starts, loads a model or decodes data) ends it with one line and exit code 130."""
     try:
-        app()
+        with interrupts.caught():
+            app()
     except LivecmdError as e:
         print(f"livecmd: error: {e}", file=sys.stderr)
         sys.exit(2)

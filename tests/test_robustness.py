@@ -622,6 +622,58 @@ def test_ctrl_c_while_listen_starts_exits_130_with_one_line(tones: Path, words_c
     assert 130 in codes  # at least one landed in start-up
 
 
+def test_a_ctrl_c_that_python_would_drop_still_ends_the_command() -> None:
+    # A Ctrl-C raised in a finalizer cannot be caught: Python prints "Exception ignored" and goes
+    # on. One landing in importlib's module-lock callbacks while torch imported did that in CI:
+    # listen ran to the end of its clip as if no key had been pressed.
+    script = """
+import time
+from livecmd import cli
+
+class Finalized:
+    def __del__(self):
+        raise KeyboardInterrupt  # as when the Ctrl-C arrives while a finalizer runs
+
+def command():
+    Finalized()
+    end = time.monotonic() + 10.0
+    while time.monotonic() < end:
+        pass
+    print("went on")
+
+cli.app = command
+cli.main()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "livecmd: interrupted (Ctrl-C)\n")
+
+
+def test_a_ctrl_c_that_a_library_swallows_while_listen_starts_still_stops_it(tones: Path, words_clip: Path) -> None:
+    # A catch-all `except:` in code that start-up runs takes the KeyboardInterrupt away; listen
+    # must stop all the same, at once, with its summary (it ran to the end of the clip before).
+    script = f"""
+import os, signal, sys
+from livecmd import cli, weights
+
+load = weights.load
+def swallowing_load(*args, **kwargs):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, raised in here
+    except BaseException:  # as a library's catch-all does
+        pass
+    return load(*args, **kwargs)
+
+weights.load = swallowing_load
+sys.argv = ["livecmd", "listen", "--input", {str(words_clip)!r}, "--weights", {str(tones)!r}, "--json", "--device", "cpu"]
+cli.main()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    summary = done.stderr.strip().splitlines()
+    assert len(summary) == 1 and summary[0].startswith("livecmd listen: "), done.stderr
+    assert float(summary[0].split()[2]) < 1.0, summary  # seconds of audio heard: stopped before it began
+
+
 def test_ctrl_c_in_the_live_view_leaves_the_view_and_the_summary(tones: Path, words_clip: Path) -> None:
     process = _spawn("listen", "--input", str(words_clip), "--weights", str(tones), "--device", "cpu")
     time.sleep(10.0)  # past start-up (importing torch takes seconds on a loaded 2-core box), well before the 30-s clip ends

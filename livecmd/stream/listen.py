@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 from rich.console import Console
 
-from livecmd import audio
+from livecmd import audio, interrupts
 from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
 from livecmd.sinks import JsonLines, LiveView, Sink, Update
@@ -214,16 +214,17 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
     """The loop: start `source`; take the audio waiting in the ring, at most `max_batch`
     windows' worth at a time (so a reader that fell behind reports and measures each batch),
     feed it to `recognizer` and yield what its windows decided, until the ring closes or
-    `stop_at` samples are reached; then stop the source. A reader that fell so far behind that
-    audio was overwritten counts it as dropped and tells the recognizer of the gap. `totals`
-    is kept up to date."""
+    `stop_at` samples are reached, or the CLI saw a Ctrl-C that never reached this loop as a
+    KeyboardInterrupt (`livecmd.interrupts`); then stop the source. A reader that fell so far
+    behind that audio was overwritten counts it as dropped and tells the recognizer of the gap.
+    `totals` is kept up to date."""
     rate, hop = recognizer.sample_rate, recognizer.hop
     most = recognizer.engine.max_batch * hop
     chunk = np.empty(ring.capacity, dtype=np.float32)
     position = recognizer.position
     source.start()
     try:
-        while stop_at is None or recognizer.next_end <= stop_at:
+        while not interrupts.pressed() and (stop_at is None or recognizer.next_end <= stop_at):
             if not ring.wait_for(max(position + 1, recognizer.next_end), timeout=0.1):
                 if ring.closed:
                     break

@@ -1,0 +1,63 @@
+"""Ctrl-C in the CLI, made hard to lose.
+
+Python turns Ctrl-C into a KeyboardInterrupt raised wherever the main thread happens to be. In a
+finalizer or a weakref callback (importlib runs one per module lock, thousands while torch
+imports) Python prints "Exception ignored" and goes on; in a library's catch-all `except:` it
+vanishes without a word. Either way the command ran on as if no key had been pressed (seen in CI:
+`listen` played its whole clip). So while `caught()` is on, each press is also recorded, loops
+that run until stopped (listen's) check the record, and a press dropped in a finalizer is sent
+again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+_pressed = threading.Event()
+
+
+def pressed() -> bool:
+    """Whether Ctrl-C was pressed within `caught()`, whether or not its KeyboardInterrupt
+    reached anyone."""
+    return _pressed.is_set()
+
+
+@contextmanager
+def caught() -> Iterator[None]:
+    """Within, Ctrl-C raises KeyboardInterrupt as usual, is recorded, and is sent again if a
+    finalizer dropped it. On leaving, the handler and hook from before are back and the record
+    is cleared. Signal handlers belong to the main thread: elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler, hook = signal.signal(signal.SIGINT, _record), sys.unraisablehook
+    sys.unraisablehook = _send_dropped_again
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        sys.unraisablehook = hook
+        _pressed.clear()
+
+
+def _record(signum: int, frame: FrameType | None) -> None:
+    _pressed.set()
+    raise KeyboardInterrupt
+
+
+def _send_dropped_again(unraisable: sys.UnraisableHookArgs) -> None:
+    """sys.unraisablehook: a KeyboardInterrupt that could not be raised is sent again a moment
+    later, from a thread (one raised here would be handled here, and dropped again); anything
+    else is reported as Python would."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+        again.daemon = True
+        again.start()
+    else:
+        sys.__unraisablehook__(unraisable)
