@@ -1,5 +1,20 @@
-"""`python -m livecmd` runs the CLI, for environments where the console script is not on PATH."""
+"""The `livecmd` console script and `python -m livecmd`.
 
-from livecmd.cli import main
+The CLI is imported here, under the Ctrl-C handling: importing typer and rich takes a tenth of a
+second (more on a busy machine), and a Ctrl-C then would otherwise end in a traceback.
+"""
 
-main()
+from livecmd import interrupts
+
+
+def main() -> None:
+    try:
+        with interrupts.caught():
+            from livecmd.cli import main as cli
+    except KeyboardInterrupt:
+        interrupts.end()
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -269,7 +268,7 @@ def record(
 
 
 def main() -> None:
-    """Console-script entry point. A Ctrl-C that the command does not handle itself (while it
+    """The CLI (`livecmd.__main__` imports it and calls this). A Ctrl-C that the command does not handle itself (while it
     starts, loads a model or decodes data) ends it with one line and exit code 130."""
     try:
         with interrupts.caught():
@@ -278,10 +277,10 @@ def main() -> None:
         print(f"livecmd: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        _interrupted()
+        interrupts.end()
     except SystemExit as e:  # typer turns a KeyboardInterrupt into a silent exit 130
         if e.code == 130 and _caused_by_ctrl_c(e):
-            _interrupted()
+            interrupts.end()
         raise
 
 
@@ -289,13 +288,3 @@ def _caused_by_ctrl_c(error: BaseException | None) -> bool:
     while error is not None and not isinstance(error, KeyboardInterrupt):
         error = error.__cause__ or error.__context__
     return error is not None
-
-
-def _interrupted() -> None:
-    """One line, exit code 130 at once. Not sys.exit: a Ctrl-C that landed in code torch runs
-    through the C API while it imports makes Python kill itself with SIGINT on the way out."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the message short
-    print("livecmd: interrupted (Ctrl-C)", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(130)

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import NoReturn
 
 _pressed = threading.Event()
 
@@ -44,6 +45,16 @@ def caught() -> Iterator[None]:
         signal.signal(signal.SIGINT, handler)
         sys.unraisablehook = hook
         _pressed.clear()
+
+
+def end() -> NoReturn:
+    """One line, exit code 130 at once. Not sys.exit: a Ctrl-C that landed in code torch runs
+    through the C API while it imports makes Python kill itself with SIGINT on the way out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the message short
+    print("livecmd: interrupted (Ctrl-C)", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _record(signum: int, frame: FrameType | None) -> None:

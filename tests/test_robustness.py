@@ -648,6 +648,26 @@ cli.main()
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "livecmd: interrupted (Ctrl-C)\n")
 
 
+def test_a_ctrl_c_while_the_cli_itself_imports_is_one_line() -> None:
+    # `livecmd` imports typer and rich before any command runs: a tenth of a second, more on a
+    # busy machine, and a Ctrl-C there ended in a traceback.
+    script = """
+import os, runpy, signal, sys
+
+class PressCtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "typer":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, pressed as typer is imported
+        return None
+
+sys.meta_path.insert(0, PressCtrlC())
+sys.argv = ["livecmd", "--help"]
+runpy.run_module("livecmd", run_name="__main__")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "livecmd: interrupted (Ctrl-C)\n")
+
+
 def test_a_ctrl_c_that_a_library_swallows_while_listen_starts_still_stops_it(tones: Path, words_clip: Path) -> None:
     # A catch-all `except:` in code that start-up runs takes the KeyboardInterrupt away; listen
     # must stop all the same, at once, with its summary (it ran to the end of the clip before).
