@@ -18,8 +18,10 @@ import io
 import json
 import os
 import pickle
+import pty
 import random
 import re
+import select
 import resource
 import shutil
 import signal
@@ -695,15 +697,38 @@ cli.main()
 
 
 def test_ctrl_c_in_the_live_view_leaves_the_view_and_the_summary(tones: Path, words_clip: Path) -> None:
-    process = _spawn("listen", "--input", str(words_clip), "--weights", str(tones), "--device", "cpu")
-    time.sleep(10.0)  # past start-up (importing torch takes seconds on a loaded 2-core box), well before the 30-s clip ends
+    # The view on a terminal (a pseudo-terminal), as people see it; Ctrl-C once it is drawn (a
+    # fixed wait could land in start-up on a slow machine).
+    screen, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "livecmd", "listen", "--input", str(words_clip), "--weights", str(tones), "--device", "cpu"],
+                               stdout=terminal, stderr=subprocess.PIPE, text=True, env=_env(LINES="40"))
+    os.close(terminal)
+    shown = _read_screen(screen, until=b"latency", seconds=120)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    shown += _read_screen(screen, until=None, seconds=30)
+    os.close(screen)
+    err = process.communicate(timeout=30)[1]
     assert process.returncode == 0 and "Traceback" not in err, err
-    assert "livecmd listen" in out and "latency" in out and "_silence_" in out  # the last frame of the view
+    view = shown.decode(errors="replace")
+    assert "livecmd listen" in view and "latency" in view and "_silence_" in view  # the view, left on screen
     summary = err.strip().splitlines()
     assert len(summary) == 1 and summary[0].startswith("livecmd listen: ")
     assert float(summary[0].split()[2]) < 30.0  # stopped before the end of the clip
+
+
+def _read_screen(screen: int, until: bytes | None, seconds: float) -> bytes:
+    """What the program writes to its terminal, until `until` appears or it closes the terminal."""
+    shown, deadline = b"", time.monotonic() + seconds
+    while (until is None or until not in shown) and time.monotonic() < deadline:
+        if select.select([screen], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(screen, 65536)
+            except OSError:  # EIO: the program has closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    return shown
 
 
 def test_a_starved_engine_drops_audio_counts_and_shows_it_and_latency_stays_bounded(
