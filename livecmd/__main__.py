@@ -8,12 +8,12 @@ from livecmd import interrupts
 
 
 def main() -> None:
-    try:
-        with interrupts.caught():
+    with interrupts.caught():  # one record from the first moment: a press swallowed here still stops listen
+        try:
             from livecmd.cli import main as cli
-    except KeyboardInterrupt:
-        interrupts.end()
-    cli()
+        except KeyboardInterrupt:
+            interrupts.end()
+        cli()
 
 
 if __name__ == "__main__":

@@ -268,8 +268,9 @@ def record(
 
 
 def main() -> None:
-    """The CLI (`livecmd.__main__` imports it and calls this). A Ctrl-C that the command does not handle itself (while it
-    starts, loads a model or decodes data) ends it with one line and exit code 130."""
+    """The CLI (`livecmd.__main__` imports it and calls this). A Ctrl-C that the command does
+    not handle itself (while it starts, loads a model or decodes data) ends it with one line and
+    exit code 130."""
     try:
         with interrupts.caught():
             app()
