@@ -33,8 +33,9 @@ def pressed() -> bool:
 def caught() -> Iterator[None]:
     """Within, Ctrl-C raises KeyboardInterrupt as usual, is recorded, and is sent again if a
     finalizer dropped it. On leaving, the handler and hook from before are back and the record
-    is cleared. Signal handlers belong to the main thread: elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
+    is cleared. Signal handlers belong to the main thread: elsewhere this does nothing; nor where
+    Ctrl-C is ignored already (a shell's background job), a choice made for us and kept."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
     handler, hook = signal.signal(signal.SIGINT, _record), sys.unraisablehook

@@ -696,6 +696,20 @@ cli.main()
     assert float(summary[0].split()[2]) < 1.0, summary  # seconds of audio heard: stopped before it began
 
 
+def test_a_ctrl_c_that_the_shell_ignores_for_a_background_job_stays_ignored(tones: Path, tmp_path: Path) -> None:
+    # `livecmd listen ... &` in a script: the shell starts it with SIGINT ignored, so that a Ctrl-C
+    # meant for the script leaves it running. Python keeps that choice; livecmd must too.
+    clip = write_clip(tmp_path / "short.wav", stream([(1.0, "low")], seconds=4.0))
+    process = subprocess.Popen([sys.executable, "-m", "livecmd", "listen", "--input", str(clip), "--weights", str(tones), "--json", "--device", "cpu"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert json.loads(process.stdout.readline())["label"] == "low"  # listening
+    process.send_signal(signal.SIGINT)
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode == 0, err
+    assert float(err.strip().splitlines()[-1].split()[2]) >= 3.9  # heard to the end of the clip
+
+
 def test_ctrl_c_in_the_live_view_leaves_the_view_and_the_summary(tones: Path, words_clip: Path) -> None:
     # The view on a terminal (a pseudo-terminal), as people see it; Ctrl-C once it is drawn (a
     # fixed wait could land in start-up on a slow machine).
