@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +13,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LIVECMD_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests press Ctrl-C (SIGINT) in the programs they start. A suite run as a shell's
+    background job starts with SIGINT ignored, and children inherit an ignore (a handler, reset
+    when they start, they do not): take Ctrl-C back, as it is in a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_data(relative: str) -> Path:
