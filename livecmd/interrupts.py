@@ -1,4 +1,4 @@
-"""Ctrl-C in the CLI, made hard to lose.
+"""Ctrl-C in the CLI, made hard to lose, and a stop request for work worth keeping.
 
 Python turns Ctrl-C into a KeyboardInterrupt raised wherever the main thread happens to be. In a
 finalizer or a weakref callback (importlib runs one per module lock, thousands while torch
@@ -6,7 +6,8 @@ imports) Python prints "Exception ignored" and goes on; in a library's catch-all
 vanishes without a word. Either way the command ran on as if no key had been pressed (seen in CI:
 `listen` played its whole clip). So while `caught()` is on, each press is also recorded, loops
 that run until stopped (listen's) check the record, and a press dropped in a finalizer is sent
-again.
+again. Training is different: its work is worth keeping, so there a first Ctrl-C only asks it to
+stop (`StopRequest`) and it saves what it has.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _pressed = threading.Event()
 
@@ -73,3 +75,36 @@ def _send_dropped_again(unraisable: sys.UnraisableHookArgs) -> None:
         again.start()
     else:
         sys.__unraisablehook__(unraisable)
+
+
+class StopRequest:
+    """For work worth keeping when stopped early (training): Ctrl-C (SIGINT) or SIGTERM sets
+    `requested`, and the loop stops at its next boundary and keeps what it has; another Ctrl-C
+    more than `patience` seconds later stops at once (KeyboardInterrupt). Signals within those
+    seconds are the same request: under torchrun a terminal's Ctrl-C reaches each worker twice,
+    directly and forwarded by the launcher. An inherited ignore of SIGINT is kept, as in
+    `caught()`."""
+
+    patience = 2.0
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._first = 0.0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if not self.requested:
+            self.requested, self._first = True, time.monotonic()
+        elif signum == signal.SIGINT and time.monotonic() - self._first > self.patience:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

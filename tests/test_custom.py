@@ -8,9 +8,12 @@ listen and eval reading the weights), not accuracy: docs/custom-words.md measure
 from __future__ import annotations
 
 import json
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +30,11 @@ from train.voices import VOICES
 VOICE = "espeak-ng:en-us"
 
 
+ENV = {"COLUMNS": "200", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
 def _livecmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {"COLUMNS": "200", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "livecmd", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([sys.executable, "-m", "livecmd", *args], capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +103,46 @@ def test_eval_data_measures_the_shipped_model_on_real_words(tmp_path: Path, monk
     assert code == 0, err
     result = json.loads(out.splitlines()[-1])
     assert result["clips"] == 24 and result["accuracy"] >= 0.8  # the shipped model is right on most real yes/stop/silence
+
+
+def _custom_until_training(out: Path) -> tuple[subprocess.Popen[str], str]:
+    """`livecmd custom` with a 5-minute budget, once it has begun to cut training windows."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install -y espeak-ng)")
+    process = subprocess.Popen([sys.executable, "-m", "livecmd", "custom", "--words", "lights", "--voices", VOICE, "--per-voice", "2",
+                                "--minutes", "5", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**ENV, "PYTHONUNBUFFERED": "1"})
+    said, deadline = "", time.monotonic() + 120
+    while "transfer:" not in said and time.monotonic() < deadline and process.poll() is None:
+        if select.select([process.stdout], [], [], 1.0)[0]:
+            said += process.stdout.readline()
+    assert "transfer:" in said, (said, process.poll())
+    time.sleep(1.0)  # into the windows
+    return process, said
+
+
+def test_ctrl_c_in_custom_stops_training_and_still_writes_tuned_weights(tmp_path: Path) -> None:
+    # Minutes of training are worth keeping: the first Ctrl-C ends the training, not the command.
+    out = tmp_path / "w.safetensors"
+    process, said = _custom_until_training(out)
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "Ctrl-C: training stopped early" in said + rest
+    meta = weights.read_meta(out)
+    assert meta.labels == ("lights", UNKNOWN, SILENCE) and "listen" in meta.extra
+    assert meta.extra["custom"]["stopped_early"] and meta.extra["custom"]["epochs"] == 1
+
+
+def test_ctrl_c_twice_in_custom_quits_without_writing(tmp_path: Path) -> None:
+    out = tmp_path / "w.safetensors"
+    process, _ = _custom_until_training(out)
+    process.send_signal(signal.SIGINT)
+    time.sleep(3.0)  # more than StopRequest.patience: a second press, not the same one twice
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err) == (130, "livecmd: interrupted (Ctrl-C)\n")
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("words", ["", " , ", "l1ghts", "lights,_unknown_"])

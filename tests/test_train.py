@@ -190,15 +190,28 @@ def test_mtat_and_dcase_epochs_read_every_segment_and_a_resume_keeps_the_run_s_c
     assert "one random window per clip per epoch" in console.export_text()
 
 
-def _livecmd_train(*args: str) -> subprocess.Popen:
+def _livecmd_train(*args: str, ctrl_c_ignored: bool = False) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "livecmd", "train", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-m", "livecmd", "train", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ctrl_c_ignored else None)
 
 
 def _mini_args(root: Path, out: Path, epochs: int, *extra: str) -> list[str]:
     return ["--domain", "speech", "--data", str(root), "--out", str(out), "--cache", str(out.parent / "cache"),
             "--epochs", str(epochs), "--input-samples", str(WINDOW), "--batch-size", "4", "--workers", "0", *extra]
+
+
+def test_training_started_with_ctrl_c_ignored_keeps_it_ignored(tmp_path: Path) -> None:
+    # `livecmd train ... &` in a script: the shell ignores SIGINT for it, so that a Ctrl-C meant
+    # for the script leaves the training running; the stop request must not take that back.
+    mini = minidata.speech_release(tmp_path / "speech_commands")
+    out = tmp_path / "run"
+    process = _livecmd_train(*_mini_args(mini.root, out, 3), ctrl_c_ignored=True)
+    wait_for(out / "metrics.jsonl", process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0 and "interrupted" not in stdout, stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint_exits_130_and_resume_continues_the_epochs(tmp_path: Path) -> None:

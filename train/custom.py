@@ -47,7 +47,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
-from livecmd import audio, weights
+from livecmd import audio, interrupts, weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.vocabulary import Phrase, parse_phrases
@@ -399,8 +399,9 @@ def _progress(console: Console) -> Progress:
 
 
 def extract(model: nn.Module, frozen: int, stream: Iterator[tuple[np.ndarray, int]], minimum: int, seconds: float,
-            console: Console, most: int = 200_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features of windows from `stream`: at least `minimum`, then more while `seconds` last."""
+            console: Console, stop: interrupts.StopRequest | None = None, most: int = 200_000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of windows from `stream`: at least `minimum`, then more while `seconds` last;
+    after a stop request, what there is (at least one batch)."""
     model.eval()
     feats, targets = [], []
     started = time.monotonic()
@@ -409,7 +410,7 @@ def extract(model: nn.Module, frozen: int, stream: Iterator[tuple[np.ndarray, in
         task = progress.add_task("windows", total=minimum, note="")
         while done < most:
             spent = time.monotonic() - started
-            if done >= minimum and spent > seconds - (spent / max(done, 1)) * BATCH:
+            if done >= minimum and spent > seconds - (spent / max(done, 1)) * BATCH or done and stop is not None and stop.requested:
                 break
             batch = [next(stream) for _ in range(BATCH)]
             feats.append(trunk_features(model, frozen, np.stack([w for w, _ in batch])))
@@ -422,10 +423,11 @@ def extract(model: nn.Module, frozen: int, stream: Iterator[tuple[np.ndarray, in
 
 
 def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor] | None,
-            seconds: float, console: Console, seed: int, max_epochs: int = 60) -> dict[str, Any]:
+            seconds: float, console: Console, seed: int, stop: interrupts.StopRequest | None = None, max_epochs: int = 60) -> dict[str, Any]:
     """Train the unfrozen layers and the head on cached features for `seconds` (at least one
-    epoch), classes weighted to balance; keep the epoch with the best balanced accuracy on
-    `valid` (the kept-apart voices), or the last one without it."""
+    epoch; after a stop request, no more than the first), classes weighted to balance; keep the
+    epoch with the best balanced accuracy on `valid` (the kept-apart voices), or the last one
+    without it."""
     torch.manual_seed(seed)
     x, y = train
     n_labels = model.head[-1].out_features
@@ -436,6 +438,9 @@ def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tens
     best: dict[str, Any] = {"score": -math.inf}
     started = time.monotonic()
     epoch = 0
+
+    def stopping() -> bool:
+        return epoch > 0 and stop is not None and stop.requested
     with _progress(console) as progress:
         task = progress.add_task("epochs", total=max_epochs, note="")
         while epoch < max_epochs:
@@ -448,6 +453,8 @@ def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tens
             order = torch.randperm(len(y))
             total = 0.0
             for i in range(0, len(y), 32):
+                if stopping():
+                    break
                 pick = order[i : i + 32]
                 if len(pick) < 2:  # BatchNorm needs two windows
                     continue
@@ -456,6 +463,8 @@ def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tens
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(pick)
+            if stopping():  # a part of an epoch is not scored: the best whole one stays
+                break
             epoch += 1
             score = _balanced(model, frozen, valid) if valid is not None else float(epoch)
             if score > best["score"]:
@@ -523,9 +532,13 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
         left = budget - (time.monotonic() - started) - tune_reserve
         console.print(f"transfer: blocks 1-{frozen - 1} of the shipped speech model frozen, the last {config.trainable} and a new "
                       f"{len(sources.labels)}-label output layer trained; {max(left, 0) / 60:.1f} min left for windows and epochs")
-        train_set = extract(model, frozen, windows(sources, config.seed, config.speed), first_pass(sources), 0.6 * left, console)
-        left = budget - (time.monotonic() - started) - tune_reserve
-        fitted = fit_top(model, frozen, train_set, valid, left, console, config.seed)
+        with interrupts.StopRequest() as stop:  # Ctrl-C: train no more, then tune and write what was learned
+            train_set = extract(model, frozen, windows(sources, config.seed, config.speed), first_pass(sources), 0.6 * left, console, stop)
+            left = budget - (time.monotonic() - started) - tune_reserve
+            fitted = fit_top(model, frozen, train_set, valid, left, console, config.seed, stop)
+        if stop.requested:
+            console.print(f"Ctrl-C: training stopped early ({len(train_set[1])} windows, {fitted['epochs']} epochs); tuning listen "
+                          f"and writing {out} (Ctrl-C again to quit without writing)")
         meta = weights.WeightsMeta(
             arch="samplecnn", domain="speech", labels=sources.labels, sample_rate=SAMPLE_RATE, input_samples=WINDOW,
             training_data=f"livecmd custom: the words said by {sources.voices} TTS voices"
@@ -533,7 +546,7 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
             metrics={"kept_apart_balanced_accuracy": round(fitted["score"], 4) if valid is not None else None, "epoch": fitted["epoch"]},
             extra={"custom": {"words": [p.text for p in phrases], "windows": len(train_set[1]), "epochs": fitted["epochs"],
                               "trainable_blocks": config.trainable, "minutes": config.minutes, "per_voice": config.per_voice,
-                              "voices": config.voices, "seed": config.seed, "speed": config.speed}},
+                              "voices": config.voices, "seed": config.seed, "speed": config.speed, "stopped_early": stop.requested}},
         )
         draft = weights.save(work / "draft.safetensors", model, meta)
         best, rows, raised = tune(draft, sources, console)

@@ -27,7 +27,6 @@ import json
 import math
 import os
 import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
@@ -43,7 +42,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from livecmd import weights
+from livecmd import interrupts, weights
 from livecmd.compute import pick_device
 from livecmd.domains import get_domain
 from livecmd.errors import LivecmdError
@@ -251,7 +250,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Outcome:
 
         # -- the epochs ---------------------------------------------------------------------------
         last_save = time.monotonic()
-        with _StopRequest() as stop:
+        with interrupts.StopRequest() as stop:
             for epoch in range(start_epoch, config.epochs):
                 sampler.set_epoch(epoch)  # a new shuffle per epoch, the same on every rank
                 train_set.epoch = epoch  # new window offsets and augmentation per epoch
@@ -489,33 +488,3 @@ def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int
         training_data=f"{ix.layout} at {ix.root}", metrics=best,
         extra={"data": str(ix.root), "epochs": config.epochs, "recipe": recipe},
     )
-
-
-class _StopRequest:
-    """Ctrl-C (SIGINT) or SIGTERM asks the loop to stop at the next batch boundary, where it
-    saves a resumable checkpoint; another Ctrl-C more than `patience` seconds later stops at
-    once (KeyboardInterrupt). Signals within those seconds are the same request: under torchrun
-    a terminal's Ctrl-C reaches each worker twice, directly and forwarded by the launcher."""
-
-    patience = 2.0
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._first = 0.0
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopRequest:
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if not self.requested:
-            self.requested, self._first = True, time.monotonic()
-        elif signum == signal.SIGINT and time.monotonic() - self._first > self.patience:
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
