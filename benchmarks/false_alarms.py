@@ -2,6 +2,7 @@
 held-out command stream: the DET trade-off of `livecmd listen` for an always-on recognizer.
 
     python benchmarks/false_alarms.py --corpus NEG [--weights W ...] [--thresholds 0.5,0.7,0.9]
+        [--holds 0,200] [--max-utterance-ms 0,1000] [--room-snr-db 30] [--stream-snr-db 20]
         [--shared ../shared] [--plot docs/false-alarms.png] [--json results.json]
 
 NEG is a corpus built by `python -m train.recipes.negatives NEG`; its benchmark part
@@ -12,6 +13,8 @@ model per recording, `livecmd.Recognizer.decide` for each threshold; `--hours` c
 a fixed draw of recordings where time is short). The command stream is `train.streams.tuning_stream`: words of
 part A's held-out speakers over kitchen noise, as in benchmarks/stream_accuracy.py. The DET
 curve (false activations per hour against the stream's miss rate, log scales) is drawn per kind.
+`--room-snr-db` adds the kind `room`: the benchmark's talk with real kitchen noise under it, as
+talk in a room is heard (the TTS talk itself is digital silence between words).
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
 
 from rich.console import Console
 from rich.table import Table
@@ -28,37 +36,56 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from livecmd import weights  # noqa: E402
+from livecmd import audio, weights  # noqa: E402
 from livecmd.compute import cpu_name  # noqa: E402
 from train import streams  # noqa: E402
 from train.datasets import negatives  # noqa: E402
 
-KINDS = ("music", "speech", "noise", "mix")
+KINDS = ("music", "speech", "noise", "mix", "room")
+ROOM = "room"  # the benchmark's talk with real kitchen noise under it (--room-snr-db): talk in a room, not in a file's digital silence
 
 
 def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds: list[float | None],
-            hours_per_kind: float | None = None) -> dict:
+            hours_per_kind: float | None = None, utterances: tuple[float | None, ...] = (None,), room_snr_db: float | None = None,
+            stream_snr_db: float = 20.0) -> dict:
     """At listen's defaults (the weights' own thresholds and hold: threshold and hold None), then
-    per threshold and hold: false activations and hours per kind of NEG/bench, and the stream's
+    per threshold and hold, each at every `utterances` (listen --max-utterance-ms; None: the
+    weights' own): false
+    activations and hours per kind of NEG/bench (and of its talk in a room), and the stream's
     commands found and false events."""
     recordings = negatives.find([corpus / "bench"]).recordings
-    mix, truth = streams.tuning_stream(data)
+    mix, truth = streams.tuning_stream(data, snr_db=stream_snr_db)
     drawn = [r for r in negatives.draw(recordings, hours_per_kind) if r.kind in KINDS]
-    scoring = streams.score(mix, truth, path, drawn)
+    with tempfile.TemporaryDirectory() as tmp:
+        if room_snr_db is not None:
+            drawn += [in_room(r, audio.load(data / streams.NOISE), room_snr_db, Path(tmp)) for r in drawn if r.kind == "speech"]
+        scoring = streams.score(mix, truth, path, drawn)
     rows = []
-    for threshold, hold in [(None, None), *((t, h) for h in holds for t in thresholds)]:
-        scored = scoring.row(threshold, hold)
+    for threshold, hold, utterance in [(None, None, u) for u in utterances] + [(t, h, u) for u in utterances for h in holds for t in thresholds]:
+        scored = scoring.row(threshold, hold, None, utterance)
         kinds = {}
         for kind in (k for k in KINDS if k in scored["kinds"]):
             hours, events = scored["kinds"][kind]["hours"], scored["kinds"][kind]["events"]
             kinds[kind] = {"hours": hours, "events": len(events), "per_hour": len(events) / hours,
                            "labels": dict(Counter(e["label"] for e in events))}
         stream_row = {"commands": scored["commands"], "found": scored["found"], "false": scored["false"]}
-        rows.append({"threshold": threshold, "hold_ms": hold, "kinds": kinds, "stream": stream_row})
+        rows.append({"threshold": threshold, "hold_ms": hold, "max_utterance_ms": utterance, "kinds": kinds, "stream": stream_row})
     return {"weights": str(path), "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "defaults": {"thresholds": dict(zip(scoring.recognizer.labels, scoring.recognizer.thresholds)),
                          "hold_ms": weights.listen_settings(weights.read_meta(path), path).hold_ms},
             "machine": cpu_name()}
+
+
+def in_room(recording: negatives.Recording, noise: np.ndarray, snr_db: float, folder: Path) -> negatives.Recording:
+    """`recording` (talk) with `noise` looped under it at `snr_db` below the talk's voice (its
+    samples above -60 dBFS), as kind ROOM, written to `folder`."""
+    talk = audio.load(recording.path)
+    voice = talk[np.abs(talk) > 1e-3]
+    under = np.resize(noise, len(talk))
+    mixed = talk + under * np.sqrt(np.mean(voice**2) / np.mean(under**2) / 10 ** (snr_db / 10))
+    out = folder / f"{recording.path.stem}-room.wav"
+    sf.write(out, (mixed * min(1.0, 0.9 / np.abs(mixed).max())).astype(np.float32), 16000, subtype="PCM_16")
+    return replace(recording, path=out, kind=ROOM)
 
 
 def plot(results: list[dict], out: Path) -> None:
@@ -73,7 +100,8 @@ def plot(results: list[dict], out: Path) -> None:
         holds = list(dict.fromkeys(r["hold_ms"] for r in result["rows"]))
         for hold, kind in [(h, k) for h in holds for k in KINDS]:
             points = [(r["kinds"][kind]["per_hour"], 1 - r["stream"]["found"] / r["stream"]["commands"], r["threshold"])
-                      for r in result["rows"] if kind in r["kinds"] and r["hold_ms"] == hold and r["threshold"] is not None]
+                      for r in result["rows"] if kind in r["kinds"] and r["hold_ms"] == hold and r["threshold"] is not None
+                      and r["max_utterance_ms"] == result["rows"][0]["max_utterance_ms"]]
             if not points:
                 continue
             # A count of zero is drawn at 0.1 an hour, the floor of the log axis; a miss rate of 0 at 0.01.
@@ -108,7 +136,10 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--hours", type=float, default=None, help="at most this much audio of each kind (a fixed draw of recordings)")
     parser.add_argument("--holds", default="", help="comma-separated listen --hold-ms values to sweep (default: the weights' own)")
-    parser.add_argument("--plot", type=Path, default=None, help="PNG of the DET curve")
+    parser.add_argument("--max-utterance-ms", default="own", help="comma-separated listen --max-utterance-ms values to sweep (0: any length, own: the weights')")
+    parser.add_argument("--room-snr-db", type=float, default=None, help="also score the benchmark talk with kitchen noise this far under it (kind 'room')")
+    parser.add_argument("--stream-snr-db", type=float, default=20.0, help="the command stream's words over kitchen noise at this SNR")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of the DET curve (at the first --max-utterance-ms)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -116,11 +147,13 @@ def main() -> None:
     results = []
     for path in args.weights or [weights.shipped("speech")]:
         holds = [float(h) for h in args.holds.split(",")] if args.holds else [None]
-        result = measure(path, args.corpus, args.shared / "data", thresholds, holds, args.hours)
+        utterances = tuple(None if u == "own" else float(u) for u in args.max_utterance_ms.split(","))
+        result = measure(path, args.corpus, args.shared / "data", thresholds, holds, args.hours, utterances, args.room_snr_db, args.stream_snr_db)
         results.append(result)
         table = Table(title=f"{path.name}: false activations per hour (listen --json --fast) and the held-out command stream")
         table.add_column("threshold", justify="right")
         table.add_column("hold ms", justify="right")
+        table.add_column("max utterance ms", justify="right")
         first = result["rows"][0]["kinds"]
         for kind in first:
             table.add_column(f"{kind} ({first[kind]['hours']:.2f} h)", justify="right")
@@ -128,7 +161,7 @@ def main() -> None:
         table.add_column("stream false / min", justify="right")
         for row in result["rows"]:
             s = row["stream"]
-            table.add_row("own" if row["threshold"] is None else f"{row['threshold']:g}", "own" if row["hold_ms"] is None else f"{row['hold_ms']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
+            table.add_row("own" if row["threshold"] is None else f"{row['threshold']:g}", "own" if row["hold_ms"] is None else f"{row['hold_ms']:g}", "own" if row["max_utterance_ms"] is None else f"{row['max_utterance_ms']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
                           f"{s['found']} ({100 * s['found'] / s['commands']:.0f}%)", f"{s['false'] / result['stream_minutes']:.2f}")
         console.print(table)
     console.print(f"machine: {results[0]['machine']}")

@@ -24,6 +24,7 @@ from livecmd import audio
 from livecmd.domains import SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
+from livecmd.stream.utterance import UtteranceMeter
 
 __all__ = ["Detection", "Recognizer", "Scored", "listen"]
 
@@ -31,11 +32,13 @@ __all__ = ["Detection", "Recognizer", "Scored", "listen"]
 @dataclass(frozen=True)
 class Scored:
     """What one `Recognizer.score` call did: the windows it scored, ending at `ends` (absolute
-    sample indices, (windows,)), their smoothed scores (windows, labels) and the detections."""
+    sample indices, (windows,)), their smoothed scores (windows, labels), the detections, and
+    how long a run of voice each window holds."""
 
     ends: np.ndarray
     scores: np.ndarray
     detections: list[Detection]
+    utterances: np.ndarray  # (windows,) seconds: the longest run of voice in each (`livecmd.stream.utterance`)
 
 
 class Recognizer:
@@ -49,7 +52,9 @@ class Recognizer:
     length ends every `hop_ms`; scores are averaged over `smooth_ms`; after an event no other
     fires for `refractory_ms` (per label for multi-label models); a label fires only once its
     smoothed score has stayed above its threshold for `hold_ms` (None: what the weights were tuned
-    for, else 0: the first window above fires). `precision`: the cached and
+    for, else 0: the first window above fires), and not while the run of voice it is part of has
+    lasted longer than `max_utterance_ms` (None: what the weights were tuned for, else 0: any
+    length; `livecmd.stream.utterance`: commands said alone). `precision`: the cached and
     folded engines' auto, bf16 or fp32. `threads`: torch's CPU threads, process-wide (None
     leaves torch's setting). Up to `max_batch` windows are scored in one pass.
 
@@ -59,7 +64,8 @@ class Recognizer:
     def __init__(
         self, weights: str | Path | None = None, *, threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
         device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
-        refractory_ms: float = 1000.0, hold_ms: float | None = None, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
+        refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, precision: str = "auto",
+        threads: int | None = None, max_batch: int = 16,
     ):
         import torch
 
@@ -76,6 +82,8 @@ class Recognizer:
             raise LivecmdError(f"refractory time {refractory_ms:g} ms: give 0 or more")
         if hold_ms is not None and not hold_ms >= 0:
             raise LivecmdError(f"hold {hold_ms:g} ms: give 0 (fire on the first window above the threshold) or more")
+        if max_utterance_ms is not None and not max_utterance_ms >= 0:
+            raise LivecmdError(f"longest utterance {max_utterance_ms:g} ms: give 0 (any length) or more, e.g. 800")
         if max_batch < 1:
             raise LivecmdError(f"max_batch {max_batch}: give 1 or more")
         self.weights = Path(weights) if weights is not None else weights_files.shipped("speech")
@@ -121,6 +129,7 @@ class Recognizer:
             refractory=round(refractory_ms * self.sample_rate / 1000),
             multi_label=domain.multi_label, sample_rate=self.sample_rate,
             hold_windows=1 + round((tuned.hold_ms if hold_ms is None else hold_ms) * self.sample_rate / 1000 / self.hop),
+            max_utterance_s=(tuned.max_utterance_ms if max_utterance_ms is None else max_utterance_ms) / 1000,
         )
         self._max_batch = max_batch
         self.reset()
@@ -129,6 +138,7 @@ class Recognizer:
         """Start a new stream: forget the audio, the smoothing and the refractory times; the next
         sample fed is stream time 0."""
         self._decider = Decider(self._settings)
+        self._meter = UtteranceMeter(self.sample_rate, self.window_samples)
         self._samples = np.zeros(0, dtype=np.float32)  # stream samples from `_start` on
         self._start = 0
         self._next_end = self.window_samples  # the end of the next window to score
@@ -156,10 +166,12 @@ class Recognizer:
         if chunk.ndim != 1:
             raise LivecmdError(f"feed mono samples, shape (samples,), not {chunk.shape}: mix channels first (livecmd.audio.to_mono)")
         self._samples = np.concatenate([self._samples, chunk])
+        self._meter.feed(chunk)
         length, hop = self.window_samples, self.hop
         count = max(0, (self.position - self._next_end) // hop + 1)
         ends = self._next_end + hop * np.arange(count, dtype=np.int64)
         parts, detections = [], []
+        utterances = self._meter.lengths(ends)
         for at in range(0, count, self._max_batch):
             batch = ends[at : at + self._max_batch]
             starts = batch - length - self._start
@@ -167,7 +179,7 @@ class Recognizer:
             scores = self.engine(np.array(windows))  # a copy: the view is read-only
             if self._merge is not None:
                 scores = scores @ self._merge
-            smoothed, fired = self._decider.update(batch, scores)
+            smoothed, fired = self._decider.update(batch, scores, utterances[at : at + self._max_batch])
             parts.append(smoothed)
             detections += fired
         if count:
@@ -175,7 +187,7 @@ class Recognizer:
             self._next_end = int(ends[-1]) + hop
         self._forget(self._next_end - length)
         smoothed = np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
-        return Scored(ends, smoothed, detections)
+        return Scored(ends, smoothed, detections, utterances)
 
     def flush(self) -> list[Detection]:
         """The stream ended: feed the silence that lets its last word be heard whole (what a
@@ -193,6 +205,7 @@ class Recognizer:
         them are given up, and the next one is the first whole window after the gap, on the
         same grid of window ends."""
         gap_end = self.position + samples
+        self._meter.skip(samples)
         self._samples = np.zeros(0, dtype=np.float32)
         self._start = gap_end
         if self._next_end - self.window_samples < gap_end:
@@ -207,19 +220,21 @@ class Recognizer:
             self._start += drop
 
     def decide(self, scored: Scored, threshold: float | None = None, hold_ms: float | None = None,
-               thresholds: Mapping[str, float] | None = None) -> list[Detection]:
+               thresholds: Mapping[str, float] | None = None, max_utterance_ms: float | None = None) -> list[Detection]:
         """The detections that the threshold `threshold` (one for every label; None: this
-        recognizer's), `thresholds` ({label: score} over it) and the hold `hold_ms` (None: this
-        recognizer's) make of a whole stream already scored (`score` from `reset` on):
-        smoothing does not depend on them, so a benchmark or a tuning sweeps thresholds over one
-        pass of the model."""
+        recognizer's), `thresholds` ({label: score} over it), the hold `hold_ms` and the longest
+        run of voice `max_utterance_ms` (None: this recognizer's) make of a whole stream already
+        scored (`score` from `reset` on): smoothing does not depend on them, so a benchmark or a
+        tuning sweeps them over one pass of the model."""
         settings = replace(self._settings, smooth_windows=1)  # `scored.scores` are smoothed already
         if threshold is not None or thresholds:
             own = dict(zip(self.labels, self.thresholds)) if threshold is None else {}
             settings = replace(settings, thresholds=label_thresholds(self.labels, every=threshold, per_label={**own, **(thresholds or {})}))
         if hold_ms is not None:
             settings = replace(settings, hold_windows=1 + round(hold_ms * self.sample_rate / 1000 / self.hop))
-        return Decider(settings).update(scored.ends, scored.scores)[1]
+        if max_utterance_ms is not None:
+            settings = replace(settings, max_utterance_s=max_utterance_ms / 1000)
+        return Decider(settings).update(scored.ends, scored.scores, scored.utterances)[1]
 
     def describe(self) -> str:
         """The model as the live view names it: file, arch, domain, labels, window and hop."""

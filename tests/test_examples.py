@@ -69,7 +69,7 @@ def test_shipped_listen_threshold_is_the_one_tuning_picks_on_the_held_out_stream
     thresholds = sorted({r["threshold"] for r in recorded})
     holds = sorted({r.get("hold_ms", 0.0) for r in recorded})
     mix, truth = streams.tuning_stream(data)
-    _, rows, _ = streams.tune_operating_point(mix, truth, SHIPPED, [], thresholds, holds)
+    _, rows, _ = streams.tune_operating_point(mix, truth, SHIPPED, [], thresholds, holds, max_utterance_ms=tuned.get("max_utterance_ms", 0.0))
     key = lambda r: (r.get("hold_ms", 0.0), r["threshold"])  # noqa: E731
     for row, kept in zip(sorted(rows, key=key), sorted(recorded, key=key), strict=True):  # bf16 on another CPU may move a word or two
         assert key(row) == key(kept) and row["commands"] == kept["commands"]

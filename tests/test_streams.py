@@ -108,7 +108,7 @@ def test_raising_single_labels_silences_the_words_negatives_fire_without_losing_
             i = np.searchsorted(ends, at * rate)
             scores[i, :] = 0.0
             scores[i, labels.index(label)], scores[i, labels.index("_unknown_")] = value, 1.0 - value
-        return Scored(ends, scores, [])
+        return Scored(ends, scores, [], np.zeros(len(ends), np.float32))
 
     truth = [{"label": "stop", "start": 1.5, "end": 2.0}, {"label": "go", "start": 4.5, "end": 5.0}]
     stream = scored(8.0, [(2.2, "stop", 0.95), (5.2, "go", 0.72)])

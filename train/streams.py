@@ -158,19 +158,20 @@ class Scoring:
     negatives: Sequence[Any]  # train.datasets.negatives.Recording
     on_negatives: list[Any]  # livecmd.Scored of each
 
-    def events(self, threshold: float | None, hold_ms: float | None,
-               thresholds: Mapping[str, float] | None = None) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    def events(self, threshold: float | None, hold_ms: float | None, thresholds: Mapping[str, float] | None = None,
+               max_utterance_ms: float | None = None) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
         """The events `listen --json --fast` prints at this setting (None: the weights' own) on
         the stream and on each negative recording."""
         def decided(scored: Any) -> list[dict[str, Any]]:
             return [{"time": round(d.time, 3), "label": d.label, "score": round(d.score, 4)}
-                    for d in self.recognizer.decide(scored, threshold, hold_ms, thresholds)]
+                    for d in self.recognizer.decide(scored, threshold, hold_ms, thresholds, max_utterance_ms)]
         return decided(self.stream), [decided(s) for s in self.on_negatives]
 
-    def row(self, threshold: float | None, hold_ms: float | None, thresholds: Mapping[str, float] | None = None) -> dict[str, Any]:
-        """{threshold, hold_ms[, thresholds], commands, found, false, kinds: {kind: {hours,
-        events}}} at this setting."""
-        on_stream, on_negatives = self.events(threshold, hold_ms, thresholds)
+    def row(self, threshold: float | None, hold_ms: float | None, thresholds: Mapping[str, float] | None = None,
+            max_utterance_ms: float | None = None) -> dict[str, Any]:
+        """{threshold, hold_ms[, thresholds][, max_utterance_ms], commands, found, false, kinds:
+        {kind: {hours, events}}} at this setting."""
+        on_stream, on_negatives = self.events(threshold, hold_ms, thresholds, max_utterance_ms)
         found, false = match(on_stream, self.commands)
         kinds: dict[str, dict[str, Any]] = {}
         for recording, events in sorted(zip(self.negatives, on_negatives), key=lambda pair: pair[0].kind):
@@ -178,6 +179,7 @@ class Scoring:
             kind["hours"] += recording.seconds / 3600
             kind["events"] += events
         return {"threshold": threshold, "hold_ms": hold_ms, **({"thresholds": dict(thresholds)} if thresholds else {}),
+                **({"max_utterance_ms": max_utterance_ms} if max_utterance_ms is not None else {}),
                 "commands": len(self.commands), "found": found, "false": false, "kinds": kinds}
 
 
@@ -206,18 +208,18 @@ def per_hour(row: dict[str, Any]) -> dict[str, Any]:
 def tune_operating_point(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
                          thresholds: Sequence[float], holds: Sequence[float],
                          label_steps: Sequence[float] = (), false_per_command: float = FALSE_PER_COMMAND,
-                         ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+                         max_utterance_ms: float = 0.0) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """listen's operating point: the threshold and hold (`listen --threshold --hold-ms`) of
     `choose` (with the stream's budget `false_per_command`) over every pair of `thresholds` and
     `holds`, then, while the negatives are over their budgets, single labels' thresholds raised
     to one of `label_steps` (`raise_labels`). Returns the chosen row, the grid's rows and the
     raising's steps, each row {threshold, hold_ms[, thresholds], commands, found, false,
-    per_hour: {kind: false activations an hour}}. The shipped model's recipe and `livecmd
-    custom` both tune here."""
+    per_hour: {kind: false activations an hour}}, all with listen's `max_utterance_ms` (0: any
+    length). The shipped model's recipe and `livecmd custom` both tune here."""
     scoring = score(mix, truth, weights, negatives)
-    rows = [per_hour(scoring.row(t, h)) for h in holds for t in thresholds]
+    rows = [per_hour(scoring.row(t, h, None, max_utterance_ms)) for h in holds for t in thresholds]
     best = choose(rows, false_per_command)
-    steps = raise_labels(scoring, best, rows, label_steps, false_per_command) if label_steps else []
+    steps = raise_labels(scoring, best, rows, label_steps, false_per_command, max_utterance_ms) if label_steps else []
     return (steps[-1] if steps else best), rows, steps
 
 
@@ -228,7 +230,7 @@ for them costs commands elsewhere (a `down` that the tuning stream did not hold)
 
 
 def raise_labels(scoring: Scoring, best: dict[str, Any], rows: Sequence[dict[str, Any]], label_steps: Sequence[float],
-                 false_per_command: float = FALSE_PER_COMMAND) -> list[dict[str, Any]]:
+                 false_per_command: float = FALSE_PER_COMMAND, max_utterance_ms: float = 0.0) -> list[dict[str, Any]]:
     """Per-label thresholds above `best`'s (a row of the grid `rows`), raised one label at a time
     while the negatives are over their budgets: each step takes the label and threshold of
     `label_steps` that bring the worst kind of negative nearest its budget (then the sum over
@@ -248,7 +250,7 @@ def raise_labels(scoring: Scoring, best: dict[str, Any], rows: Sequence[dict[str
     steps: list[dict[str, Any]] = []
     current, per_label = best, {}
     while over_budget(current) > 1.0:
-        tried = [per_hour(scoring.row(best["threshold"], best["hold_ms"], {**per_label, label: step}))
+        tried = [per_hour(scoring.row(best["threshold"], best["hold_ms"], {**per_label, label: step}, max_utterance_ms))
                  for label in fires for step in label_steps if step > per_label.get(label, best["threshold"])]
         kept = [r for r in tried if r["found"] >= floor and r["false"] <= false_per_command * r["commands"]]
         better = [r for r in kept if badness(r)[:2] < badness(current)[:2] and sum(current["events"].values()) - sum(r["events"].values()) >= MIN_SILENCED]
@@ -305,4 +307,4 @@ def score_clip(recognizer: Any, path: Path) -> Any:
     wave = audio.resample(audio.load(path), get_domain("speech").sample_rate, recognizer.sample_rate)
     parts = [recognizer.score(wave), recognizer.score(np.zeros(recognizer.end_silence(len(wave)), dtype=np.float32))]
     return Scored(np.concatenate([p.ends for p in parts]), np.concatenate([p.scores for p in parts]),
-                  [d for p in parts for d in p.detections])
+                  [d for p in parts for d in p.detections], np.concatenate([p.utterances for p in parts]))

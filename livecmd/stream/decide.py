@@ -46,6 +46,7 @@ class DecideSettings:
     multi_label: bool
     sample_rate: int  # Hz, to turn sample indices into seconds
     hold_windows: int = 1  # windows in a row the smoothed score must stay at or above the threshold
+    max_utterance_s: float = 0.0  # a window within a longer run of voice fires nothing (0: any length; `utterance`)
 
 
 def label_thresholds(
@@ -80,9 +81,11 @@ class Decider:
         self._run = np.zeros(n, dtype=np.int64)  # windows in a row at or above the threshold
         self._last = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)  # sample of each label's last event
 
-    def update(self, ends: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[Detection]]:
-        """Feed windows ending at `ends` (batch,) with scores (batch, labels), in stream order.
-        Returns the smoothed scores (batch, labels) and the detections they caused."""
+    def update(self, ends: np.ndarray, scores: np.ndarray, utterance_s: np.ndarray | None = None) -> tuple[np.ndarray, list[Detection]]:
+        """Feed windows ending at `ends` (batch,) with scores (batch, labels), in stream order,
+        and the longest run of voice in each (batch,) seconds (`utterance.UtteranceMeter`; needed
+        when `max_utterance_s` is set). Returns the smoothed scores (batch, labels) and the
+        detections they caused."""
         s = self.settings
         smoothed = np.empty_like(scores, dtype=np.float32)
         detections = []
@@ -92,6 +95,8 @@ class Decider:
             row = self._recent[: min(self._count, len(self._recent))].mean(axis=0)
             smoothed[i] = row
             above = row >= self._thresholds
+            if s.max_utterance_s and utterance_s is not None and utterance_s[i] > s.max_utterance_s:
+                above[:] = False  # part of talk that runs on, not a command said alone
             self._run = np.where(above, self._run + 1, 0)
             rested = end - (self._last if s.multi_label else self._last.max()) >= s.refractory
             fire = (self._run == max(1, s.hold_windows)) & self._can_fire & rested

@@ -88,5 +88,9 @@ livecmd train --domain speech --data "$work/merged3" --arch samplecnn --optimize
   --speed 0.15 --negatives "$work/negatives/train" --negatives "$work/negatives/train-talk" --negatives-share 0.75 \
   --init "$work/always/epoch-3.safetensors" --out "$work/talk" $(go_on "$work/talk")
 python -m train.average "$work/talk-mean.safetensors" "$work/always/epoch-3.safetensors" "$work/talk/epoch-4.safetensors"
+# Commands said alone (--max-utterance-ms 1200, livecmd.stream.utterance): no event inside a run
+# of voice longer than 1.2 s. The value is the shortest that costs none of the tuning stream's
+# commands at 20 and 30 dB and one of 94 at 40 dB, where its 1-s clips' own noise lengthens
+# them (1.0 s cost 1 and 2); see docs/performance.md "Commands said alone".
 python -m train.recipes.ship "$work/talk-mean.safetensors" "$data" "$repo/weights/speech-samplecnn.safetensors" \
-  --negatives "$work/negatives/train" --hours 1.0 --holds 0,100,200,300 --label-steps 0.6,0.7,0.8,0.9,0.95
+  --negatives "$work/negatives/train" --hours 1.0 --holds 0,100,200,300 --label-steps 0.6,0.7,0.8,0.9,0.95 --max-utterance-ms 1200
