@@ -92,6 +92,8 @@ class Recognizer:
         self.meta = meta
         self.sample_rate: int = meta.sample_rate
         self.window_samples: int = meta.input_samples
+        if max_utterance_ms and domain.multi_label:
+            raise LivecmdError(f"--max-utterance-ms is for spoken commands: a {domain.name} model tags sounds that go on; leave it out")
         self.device = pick_device(device)
         kind = choose_engine(engine, precision, foldable(meta.arch), self.device)
         hop = round(hop_ms * self.sample_rate / 1000)
@@ -237,10 +239,13 @@ class Recognizer:
         return Decider(settings).update(scored.ends, scored.scores, scored.utterances)[1]
 
     def describe(self) -> str:
-        """The model as the live view names it: file, arch, domain, labels, window and hop."""
+        """The model as the live view names it: file, arch, domain, labels, window and hop, and
+        the longest run of voice a command may be part of when that rule is on."""
         m = self.meta
+        alone = self._settings.max_utterance_s
         return (f"{self.weights.name} ({m.arch}, {m.domain}, {len(m.labels)} labels, "
-                f"{self.window_samples / self.sample_rate:g} s windows every {1000 * self.hop / self.sample_rate:g} ms)")
+                f"{self.window_samples / self.sample_rate:g} s windows every {1000 * self.hop / self.sample_rate:g} ms"
+                + (f"; commands said alone: none inside {alone:g} s of voice" if alone else "") + ")")
 
 
 def listen(input: str | Path | None = None, weights: str | Path | None = None, *, realtime: bool | None = None,

@@ -19,7 +19,8 @@ from livecmd import audio, weights
 from livecmd.domains import SILENCE, UNKNOWN
 from livecmd.stream.decide import DecideSettings, Decider
 from livecmd.stream.utterance import UtteranceMeter
-from tests.conftest import REPO, shared_data
+from livecmd.errors import LivecmdError
+from tests.conftest import REPO, random_weights, shared_data
 from train.augment import word_span
 from train.streams import NOISE, PART_A
 
@@ -151,3 +152,13 @@ def test_weights_with_a_longest_utterance_that_is_no_time_are_a_user_error(tmp_p
                            "--fast", "--weights", str(bad)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
     assert "max_utterance_ms -5 is not a number of milliseconds" in done.stderr and "--max-utterance-ms" in done.stderr
+
+
+def test_the_view_names_the_rule_and_a_music_tagger_refuses_it(tmp_path: Path) -> None:
+    from livecmd import Recognizer
+
+    assert "commands said alone: none inside 1.2 s of voice" in Recognizer(threads=1).describe()
+    assert "said alone" not in Recognizer(threads=1, max_utterance_ms=0).describe()
+    tagger = random_weights(tmp_path / "mtat.safetensors", "mtat", "samplecnn")
+    with pytest.raises(LivecmdError, match="for spoken commands: a mtat model tags sounds"):
+        Recognizer(tagger, max_utterance_ms=1000)
