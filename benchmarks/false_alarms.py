@@ -50,15 +50,15 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
             stream_snr_db: float = 20.0) -> dict:
     """At listen's defaults (the weights' own thresholds and hold: threshold and hold None), then
     per threshold and hold, each at every `utterances` (listen --max-utterance-ms; None: the
-    weights' own): false
-    activations and hours per kind of NEG/bench (and of its talk in a room), and the stream's
-    commands found and false events."""
+    weights' own): false activations and hours per kind of NEG/bench (and of its talk in a room
+    with `room_snr_db`), and the stream's (at `stream_snr_db`) commands found and false events."""
     recordings = negatives.find([corpus / "bench"]).recordings
     mix, truth = streams.tuning_stream(data, snr_db=stream_snr_db)
     drawn = [r for r in negatives.draw(recordings, hours_per_kind) if r.kind in KINDS]
     with tempfile.TemporaryDirectory() as tmp:
         if room_snr_db is not None:
-            drawn += [in_room(r, audio.load(data / streams.NOISE), room_snr_db, Path(tmp)) for r in drawn if r.kind == "speech"]
+            noise = audio.load(data / streams.NOISE)
+            drawn += [in_room(r, noise, room_snr_db, Path(tmp)) for r in drawn if r.kind == "speech"]
         scoring = streams.score(mix, truth, path, drawn)
     rows = []
     for threshold, hold, utterance in [(None, None, u) for u in utterances] + [(t, h, u) for u in utterances for h in holds for t in thresholds]:
@@ -72,7 +72,8 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
         rows.append({"threshold": threshold, "hold_ms": hold, "max_utterance_ms": utterance, "kinds": kinds, "stream": stream_row})
     return {"weights": str(path), "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "defaults": {"thresholds": dict(zip(scoring.recognizer.labels, scoring.recognizer.thresholds)),
-                         "hold_ms": weights.listen_settings(weights.read_meta(path), path).hold_ms},
+                         "hold_ms": weights.listen_settings(weights.read_meta(path), path).hold_ms,
+                         "max_utterance_ms": weights.listen_settings(weights.read_meta(path), path).max_utterance_ms},
             "machine": cpu_name()}
 
 

@@ -416,7 +416,7 @@ def extract(model: nn.Module, frozen: int, stream: Iterator[tuple[np.ndarray, in
         task = progress.add_task("windows", total=minimum, note="")
         while done < most:
             spent = time.monotonic() - started
-            if done >= minimum and spent > seconds - (spent / max(done, 1)) * BATCH or done and stop is not None and stop.requested:
+            if (done >= minimum and spent > seconds - (spent / max(done, 1)) * BATCH) or (done and stop is not None and stop.requested):
                 break
             batch = [next(stream) for _ in range(BATCH)]
             feats.append(trunk_features(model, frozen, np.stack([w for w, _ in batch])))
@@ -431,9 +431,9 @@ def extract(model: nn.Module, frozen: int, stream: Iterator[tuple[np.ndarray, in
 def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor] | None,
             seconds: float, console: Console, seed: int, stop: interrupts.StopRequest | None = None, max_epochs: int = 60) -> dict[str, Any]:
     """Train the unfrozen layers and the head on cached features for `seconds` (at least one
-    epoch; after a stop request, no more than the first), classes weighted to balance; keep the
-    epoch with the best balanced accuracy on `valid` (the kept-apart voices), or the last one
-    without it."""
+    epoch; a stop request ends it at the next batch once an epoch is whole), classes weighted to
+    balance; keep the epoch with the best balanced accuracy on `valid` (the kept-apart voices),
+    or the last one without it."""
     torch.manual_seed(seed)
     x, y = train
     n_labels = model.head[-1].out_features
@@ -499,11 +499,10 @@ def _balanced(model: nn.Module, frozen: int, data: tuple[torch.Tensor, torch.Ten
 def tune(model_path: Path, sources: Sources, console: Console) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """listen's operating point for the new words (`train.streams`, as the shipped model's): one
     pass of the model over a stream of the kept-apart words (and other words) over real noise and
-    over `sources.tune_negatives` (`streams.tune_operating_point`, commands said alone as
-    `MAX_UTTERANCE_MS` says): of every threshold and hold,
-    the most words found with at most FALSE_PER_WORD false events per word, within the
-    negatives' budgets per hour where any setting keeps them, then single words' thresholds
-    raised while the negatives stay over. Returns the chosen row, every row and the raising's
+    over `sources.tune_negatives` (`streams.tune_operating_point`, words said alone as
+    `MAX_UTTERANCE_MS` says): of every threshold and hold, the most words found with at most
+    FALSE_PER_WORD false events per word, within the negatives' budgets per hour where any
+    setting keeps them, then single words' thresholds raised while the negatives stay over. Returns the chosen row, every row and the raising's
     steps. No kept-apart clip: listen's default threshold."""
     words = [w for w in sources.tune_words if w[0] != UNKNOWN]
     if not words:
@@ -546,7 +545,8 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
             left = budget - (time.monotonic() - started) - tune_reserve
             fitted = fit_top(model, frozen, train_set, valid, left, console, config.seed, stop)
         if stop.requested:
-            console.print(f"Ctrl-C: training stopped early ({len(train_set[1])} windows, {fitted['epochs']} epochs); tuning listen "
+            console.print(f"Ctrl-C: training stopped early ({len(train_set[1])} windows, {fitted['epochs']} epoch"
+                          f"{'s' if fitted['epochs'] != 1 else ''}); tuning listen "
                           f"and writing {out} (Ctrl-C again to quit without writing)")
         meta = weights.WeightsMeta(
             arch="samplecnn", domain="speech", labels=sources.labels, sample_rate=SAMPLE_RATE, input_samples=WINDOW,
