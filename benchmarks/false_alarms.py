@@ -41,8 +41,8 @@ from livecmd.compute import cpu_name  # noqa: E402
 from train import streams  # noqa: E402
 from train.datasets import negatives  # noqa: E402
 
-KINDS = ("music", "speech", "noise", "mix", "room")
 ROOM = "room"  # the benchmark's talk with real kitchen noise under it (--room-snr-db): talk in a room, not in a file's digital silence
+KINDS = ("music", "speech", "noise", "mix", ROOM)
 
 
 def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds: list[float | None],
@@ -70,10 +70,10 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
                            "labels": dict(Counter(e["label"] for e in events))}
         stream_row = {"commands": scored["commands"], "found": scored["found"], "false": scored["false"]}
         rows.append({"threshold": threshold, "hold_ms": hold, "max_utterance_ms": utterance, "kinds": kinds, "stream": stream_row})
+    own = weights.listen_settings(weights.read_meta(path), path)
     return {"weights": str(path), "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "defaults": {"thresholds": dict(zip(scoring.recognizer.labels, scoring.recognizer.thresholds)),
-                         "hold_ms": weights.listen_settings(weights.read_meta(path), path).hold_ms,
-                         "max_utterance_ms": weights.listen_settings(weights.read_meta(path), path).max_utterance_ms},
+                         "hold_ms": own.hold_ms, "max_utterance_ms": own.max_utterance_ms},
             "machine": cpu_name()}
 
 
