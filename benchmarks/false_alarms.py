@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 from livecmd import audio, weights  # noqa: E402
 from livecmd.compute import cpu_name  # noqa: E402
 from train import streams  # noqa: E402
+from train.augment import add_noise_under_voice  # noqa: E402
 from train.datasets import negatives  # noqa: E402
 
 ROOM = "room"  # the benchmark's talk with real kitchen noise under it (--room-snr-db): talk in a room, not in a file's digital silence
@@ -78,12 +79,10 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
 
 
 def in_room(recording: negatives.Recording, noise: np.ndarray, snr_db: float, folder: Path) -> negatives.Recording:
-    """`recording` (talk) with `noise` looped under it at `snr_db` below the talk's voice (its
-    samples above -60 dBFS), as kind ROOM, written to `folder`."""
+    """`recording` (talk) with `noise` looped under it at `snr_db` below the talk's voice
+    (`add_noise_under_voice`), as kind ROOM, written to `folder`."""
     talk = audio.load(recording.path)
-    voice = talk[np.abs(talk) > 1e-3]
-    under = np.resize(noise, len(talk))
-    mixed = talk + under * np.sqrt(np.mean(voice**2) / np.mean(under**2) / 10 ** (snr_db / 10))
+    mixed = add_noise_under_voice(talk, np.resize(noise, len(talk)), snr_db)
     out = folder / f"{recording.path.stem}-room.wav"
     sf.write(out, (mixed * min(1.0, 0.9 / np.abs(mixed).max())).astype(np.float32), 16000, subtype="PCM_16")
     return replace(recording, path=out, kind=ROOM)

@@ -375,6 +375,19 @@ def test_background_noise_is_mixed_at_the_requested_snr() -> None:
     assert not augment.add_noise(np.zeros(100, np.float32), noise[:100], 10.0).any()  # digital silence stays silent
 
 
+def test_noise_under_talk_is_set_by_the_voice_not_by_the_pauses() -> None:
+    # the same sentence with more digital silence between its words gets the same room noise
+    rng = np.random.default_rng(0)
+    word = (0.3 * np.sin(np.arange(8_000) / 5)).astype(np.float32)
+    short, long = (np.concatenate([word, np.zeros(n, np.float32), word]) for n in (1_000, 30_000))
+    for talk in (short, long):
+        noise = rng.normal(0, 0.5, len(talk)).astype(np.float32)
+        mixed = augment.add_noise_under_voice(talk, noise, 20.0)
+        measured = 10 * np.log10(np.mean(word**2) / np.mean((mixed - talk) ** 2))
+        assert measured == pytest.approx(20.0, abs=0.01)
+    assert not augment.add_noise_under_voice(np.zeros(100, np.float32), noise[:100], 10.0).any()  # no voice: nothing to set the level by
+
+
 def test_gain_scales_by_decibels_and_clips_at_full_scale() -> None:
     wave = np.array([0.1, -0.2, 0.6], np.float32)
     np.testing.assert_allclose(augment.gain(wave, -20.0), wave / 10, rtol=1e-6)

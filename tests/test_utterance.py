@@ -21,7 +21,7 @@ from livecmd.stream.decide import DecideSettings, Decider
 from livecmd.stream.utterance import UtteranceMeter
 from livecmd.errors import LivecmdError
 from tests.conftest import REPO, random_weights, shared_data
-from train.augment import word_span
+from train.augment import add_noise_under_voice, word_span
 from train.streams import NOISE, PART_A
 
 RATE = 16_000
@@ -54,10 +54,7 @@ def _talk(text: str) -> np.ndarray:
 
 
 def _in_room(wave: np.ndarray, snr_db: float = 30.0) -> np.ndarray:
-    noise = np.resize(audio.load(shared_data(NOISE), RATE), len(wave))
-    voice = wave[np.abs(wave) > 1e-3]
-    scale = np.sqrt(np.mean(voice**2) / np.mean(noise**2) / 10 ** (snr_db / 10))
-    return (wave + noise * scale).astype(np.float32)
+    return add_noise_under_voice(wave, np.resize(audio.load(shared_data(NOISE), RATE), len(wave)), snr_db)
 
 
 def _lengths(wave: np.ndarray, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -101,6 +101,19 @@ def add_noise(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     return (wave + scale * noise).astype(np.float32)
 
 
+def add_noise_under_voice(wave: np.ndarray, noise: np.ndarray, snr_db: float, voice_above: float = 1e-3) -> np.ndarray:
+    """`wave` plus `noise` (same length) `snr_db` decibels below the power of `wave`'s voice: its
+    samples above `voice_above` (-60 dBFS). For long talk, whose pauses (digital silence in TTS
+    talk) would lower `add_noise`'s whole-wave power and so the noise with it, where a room's
+    noise does not depend on how much is said. Without any voice, `wave` as it is."""
+    voice = wave[np.abs(wave) > voice_above].astype(np.float64)
+    noise_power = float(np.mean(noise.astype(np.float64) ** 2))
+    if not len(voice) or noise_power == 0.0:
+        return wave
+    scale = np.sqrt(float(np.mean(voice**2)) / (noise_power * 10.0 ** (snr_db / 10.0)))
+    return (wave + scale * noise).astype(np.float32)
+
+
 def gain(wave: np.ndarray, db: float) -> np.ndarray:
     """Louder or softer by `db` decibels, clipped to [-1, 1] like a real recording."""
     return np.clip(wave * np.float32(10.0 ** (db / 20.0)), -1.0, 1.0)
