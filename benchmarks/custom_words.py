@@ -1,19 +1,25 @@
 """Custom words heard from real people: `livecmd custom` trained on synthetic voices only (and
 then with 5 real takes per word), scored by `livecmd listen` on real recordings it never saw.
 
-    python benchmarks/custom_words.py [--minutes 20] [--negatives NEG/train] [--speed P] [--synthetic W] [--with-takes W]
-        [--shared ../shared] [--out DIR]
+    python benchmarks/custom_words.py [--vocabulary wake|numbers] [--minutes 20] [--negatives NEG/train] [--speed P]
+        [--synthetic W] [--with-takes W] [--shared ../shared] [--out DIR]
 
-Words: `smart mirror`, `snowboy`, `view glass`, of which ../shared/data/wake_words_real holds
-100 real recordings each (many crowd-sourced speakers). The first 5 recordings of each word (by
-file name) are the "takes" of the second model and are left out of every score; the other 285
+Two vocabularies of real recordings by many speakers (`VOCABULARIES`): `wake` (the default),
+`smart mirror`, `snowboy`, `view glass`, 100 recordings each in ../shared/data/wake_words_real
+(crowd-sourced speakers no model here heard); and `numbers`, `zero`, `one`, `five`, `eight`,
+the Speech Commands clips of ../shared/data/speech_commands_extra_trainval that the shipped
+speech model (custom's starting point) never trained on: its recipe took a fixed draw of 200 of
+each of these words as `_unknown_` (`train.merge.taken`), the other 140 are scored here (their
+speakers said other words the shipped model did train on). The first 5 recordings of each word
+(by file name) are the "takes" of the second model and are left out of every score; the others
 are laid 4 s apart, shuffled with a fixed seed, over real kitchen noise at 20 dB SNR
 (`train.streams.build`), and `listen --json --fast` runs over that stream at listen's defaults
-for each model (the threshold, per-word thresholds and hold it was tuned to): a word is found when an event of its label comes between its start and 1.2 s
-after its end (`train.streams.match`), any other event is false. False activations per hour:
-the events of listen over the ~11 minutes of real music in ../shared/data/music, scaled to an
-hour. Without --synthetic / --with-takes the models are trained first (one at a time; the time
-each took is printed) and written to --out.
+for each model (the threshold, per-word thresholds and hold it was tuned to): a word is found
+when an event of its label comes between its start and 1.2 s after its end
+(`train.streams.match`), any other event is false. False activations per hour: the events of
+listen over the ~9 minutes of real music in ../shared/data/music, scaled to an hour. Without
+--synthetic / --with-takes the models are trained first (one at a time; the time each took is
+printed) and written to --out.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,19 +45,39 @@ from livecmd import audio, weights  # noqa: E402
 from livecmd.domains import SAMPLE_RATE  # noqa: E402
 from train import streams  # noqa: E402
 from train.custom import AUDIO_SUFFIXES, CustomConfig, run  # noqa: E402
+from train.merge import taken  # noqa: E402
 
-WORDS = ("smart mirror", "snowboy", "view glass")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words and where their real recordings are: one subfolder per label of `folder` (under the
+    shared data folder)."""
+
+    words: tuple[str, ...]
+    folder: str
+    shipped_draw: int | None = None  # the speech recipe's --max-per-word: that draw of each word is the shipped model's, not scored
+
+
+VOCABULARIES = {
+    "wake": Vocabulary(("smart mirror", "snowboy", "view glass"), "wake_words_real"),
+    "numbers": Vocabulary(("zero", "one", "five", "eight"), "speech_commands_extra_trainval", shipped_draw=200),
+}
+WORDS = VOCABULARIES["wake"].words
 TAKES = 5  # real takes per word for the second model
 SPACING_S = 4.0  # the recordings are 1.4-3.1 s long
 SNR_DB = 20.0
 
 
-def split_recordings(real: Path) -> tuple[dict[str, list[Path]], list[tuple[str, Path]]]:
-    """(the takes: label -> first TAKES recordings by name, the scored rest as (label, path))."""
+def split_recordings(data: Path, vocabulary: Vocabulary = VOCABULARIES["wake"]) -> tuple[dict[str, list[Path]], list[tuple[str, Path]]]:
+    """(the takes: label -> first TAKES recordings by name, the scored rest as (label, path)),
+    of the recordings no model here trained on."""
     takes, scored = {}, []
-    for word in WORDS:
+    for word in vocabulary.words:
         label = word.replace(" ", "_")
-        paths = sorted(p for p in (real / label).iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+        folder = data / vocabulary.folder / label
+        shipped = set(taken(folder, vocabulary.shipped_draw)) if vocabulary.shipped_draw else set()
+        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p not in shipped)
         takes[label] = paths[:TAKES]
         scored += [(label, p) for p in paths[TAKES:]]
     return takes, scored
@@ -100,14 +127,18 @@ def main() -> None:
     parser.add_argument("--synthetic", type=Path, help="weights already trained on synthetic voices only (else trained here)")
     parser.add_argument("--with-takes", type=Path, help="weights already trained with the 5 takes per word (else trained here)")
     parser.add_argument("--only", choices=("synthetic", "takes"), help="train and score only this model")
-    parser.add_argument("--out", type=Path, default=Path("runs/custom-words"), help="where trained weights, takes and results go")
+    parser.add_argument("--vocabulary", choices=tuple(VOCABULARIES), default="wake", help="the words and their real recordings")
+    parser.add_argument("--out", type=Path, help="where trained weights, takes and results go (runs/custom-words, runs/custom-numbers)")
     parser.add_argument("--negatives", type=Path, action="append", default=[],
                         help="livecmd custom --negatives for the models trained here (a corpus's train/ part: never its bench/)")
     parser.add_argument("--speed", type=float, default=0.0, help="livecmd custom --speed for the models trained here")
     args = parser.parse_args()
     data = args.shared / "data"
     console = Console()
-    takes, scored = split_recordings(data / "wake_words_real")
+    vocabulary = VOCABULARIES[args.vocabulary]
+    words = vocabulary.words
+    args.out = args.out or Path("runs/custom-words" if args.vocabulary == "wake" else f"runs/custom-{args.vocabulary}")
+    takes, scored = split_recordings(data, vocabulary)
     args.out.mkdir(parents=True, exist_ok=True)
     models = {}
     for name, given, takes_dir in (("synthetic voices only", args.synthetic, None),
@@ -117,7 +148,7 @@ def main() -> None:
         if given is None:
             given = args.out / ("synthetic.safetensors" if takes_dir is None else "with-takes.safetensors")
             started = time.monotonic()
-            run(CustomConfig(words=",".join(WORDS), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives),
+            run(CustomConfig(words=",".join(words), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives),
                              speed=args.speed), console)
             console.print(f"{name}: trained in {(time.monotonic() - started) / 60:.1f} min")
         models[name] = given
@@ -127,12 +158,12 @@ def main() -> None:
     music_path = args.out / "music.wav"
     sf.write(music_path, music, SAMPLE_RATE, subtype="PCM_16")
     music_hours = len(music) / SAMPLE_RATE / 3600
-    # Every model on the 285 recordings that are no take; the synthetic one on all 300 as well.
+    # Every model on the recordings that are no take (wake: 285); the synthetic one on all of them as well (300).
     every = scored + [(label, p) for label, paths in takes.items() for p in paths]
-    runs = [(name, model, "285", scored) for name, model in models.items()]
-    runs += [(name, model, "300", every) for name, model in models.items() if name.startswith("synthetic")]
+    runs = [(name, model, str(len(scored)), scored) for name, model in models.items()]
+    runs += [(name, model, str(len(every)), every) for name, model in models.items() if name.startswith("synthetic")]
     table = Table(title="listen --json --fast on real recordings never trained on")
-    for column in ("model", "recordings", "threshold, hold", "found", "false events", "per 10 words", *WORDS, "music false / h"):
+    for column in ("model", "recordings", "threshold, hold", "found", "false events", "per 10 words", *words, "music false / h"):
         table.add_column(column, justify="right")
     results = {}
     for name, model, which, recordings in runs:
@@ -142,7 +173,7 @@ def main() -> None:
         own = "".join(f", {label} {value:g}" for label, value in r["thresholds"].items())
         table.add_row(name, which, f"{r['threshold']:g}{own}, {r['hold_ms']:g} ms", f"{r['found']}/{r['words']} = {100 * r['found_share']:.1f}%", str(r["false"]),
                       f"{r['false_per_10_words']:.2f}",
-                      *(f"{r['per_word'][w.replace(' ', '_')]['found']}/{r['per_word'][w.replace(' ', '_')]['words']}" for w in WORDS),
+                      *(f"{r['per_word'][w.replace(' ', '_')]['found']}/{r['per_word'][w.replace(' ', '_')]['words']}" for w in words),
                       f"{r['false_per_hour_music']:.1f}")
     console.print(f"streams: the recordings 4 s apart over kitchen noise at {SNR_DB:g} dB SNR; music {music_hours * 60:.1f} min")
     console.print(table)

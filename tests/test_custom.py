@@ -265,3 +265,18 @@ def test_custom_labels_fire_even_when_they_are_speech_commands_filler_words() ->
     scores = np.array([[0.9, 0.0, 0.1, 0.0], [0.0, 0.0, 0.0, 1.0], [0.0, 0.9, 0.1, 0.0], [0.0, 0.0, 0.9, 0.1]], np.float32)
     _, events = decider.update(np.arange(1, 5) * 1600, scores)
     assert [e.label for e in events] == ["house", "marvin"]
+
+
+def test_real_other_words_leave_out_the_users_words_from_unknown_folders(tmp_path: Path) -> None:
+    """The 12-class test set keeps `eight` and `house` in `_unknown_/eight_<speaker>_nohash_0.wav`:
+    a user's `eight` must not come back as an `_unknown_` clip to train and tune on."""
+    from train.custom import REAL_UNKNOWN, real_other_words
+
+    root = tmp_path / REAL_UNKNOWN[1]
+    names = {"eight": ["a_nohash_0.wav"], "sheila": ["b_nohash_0.wav"], UNKNOWN: ["eight_c_nohash_0.wav", "eighteen_d_nohash_0.wav", "house_e_nohash_0.wav"]}
+    for folder, files in names.items():
+        (root / folder).mkdir(parents=True)
+        for name in files:
+            sf.write(root / folder / name, np.zeros(1600, np.float32), SAMPLE_RATE)
+    found = sorted(f"{p.parent.name}/{p.name}" for p in real_other_words(tmp_path, ("eight", "smart_mirror")))
+    assert found == ["_unknown_/eighteen_d_nohash_0.wav", "_unknown_/house_e_nohash_0.wav", "sheila/b_nohash_0.wav"]

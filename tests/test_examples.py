@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from livecmd import weights
 from livecmd.domains import SILENCE, SPEECH_COMMANDS, UNKNOWN
@@ -139,3 +141,19 @@ def test_synth_words_merge_into_a_folder_the_speech_indexer_trains_on(tmp_path: 
     assert {c.labels[0] for c in clips} == {"yes", UNKNOWN}
     assert len(clips) == counts["yes"] + counts[UNKNOWN]
     assert all(c.path.name.startswith("bed_") for c in clips if c.labels == (UNKNOWN,))
+
+
+def test_merge_caps_a_plentiful_word_with_the_draw_benchmarks_can_repeat(tmp_path: Path) -> None:
+    from train.merge import merge, taken
+
+    source = tmp_path / "extra"
+    for word, n in (("left", 10), ("yes", 3), ("eight", 6)):
+        (source / word).mkdir(parents=True)
+        for k in range(n):
+            sf.write(source / word / f"s{k}_nohash_0.wav", np.zeros(1600, np.float32), 16_000)
+    counts = merge(tmp_path / "merged", [source], max_per_word=4)
+    assert (counts["left"], counts["yes"], counts[UNKNOWN]) == (4, 3, 4)
+    linked = {p.resolve() for p in (tmp_path / "merged" / "left").iterdir()}
+    assert linked == {p.resolve() for p in taken(source / "left", 4)} and taken(source / "left", 4) == taken(source / "left", 4)
+    assert {f"eight_{p.name}" for p in taken(source / "eight", 4)} == {p.name for p in (tmp_path / "merged" / UNKNOWN).iterdir()}
+    assert len(taken(source / "yes", 4)) == 3 and len(taken(source / "left")) == 10

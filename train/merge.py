@@ -33,6 +33,16 @@ NOISE_FOLDER = "_background_noise_"
 CLIP_SUFFIXES = (".wav", ".flac")
 
 
+def taken(folder: Path, max_per_word: int | None = None) -> list[Path]:
+    """The clips of one word folder that `merge` links: all, or a fixed random draw of
+    `max_per_word` (seeded by the source's and the folder's names, so the same on every machine;
+    benchmarks use it to score only the clips a model merged this way never trained on)."""
+    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in CLIP_SUFFIXES)
+    if max_per_word is not None and len(clips) > max_per_word:
+        clips = sorted(random.Random(f"{folder.parent.name}/{folder.name}").sample(clips, max_per_word))
+    return clips
+
+
 def merge(out: Path, sources: list[Path], max_per_word: int | None = None) -> dict[str, int]:
     """Link every clip of `sources` (at most `max_per_word` of each word folder of each source)
     into `out` in the 12-class layout; returns clips per label."""
@@ -49,10 +59,7 @@ def merge(out: Path, sources: list[Path], max_per_word: int | None = None) -> di
                 counts[SILENCE] += _cut_noise(folder, out / SILENCE, domain.sample_rate)
                 continue
             label = folder.name if folder.name in counts else UNKNOWN
-            clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in CLIP_SUFFIXES)
-            if max_per_word is not None and len(clips) > max_per_word:
-                clips = sorted(random.Random(f"{source.name}/{folder.name}").sample(clips, max_per_word))
-            for clip in clips:
+            for clip in taken(folder, max_per_word):
                 name = clip.name if label == folder.name else f"{folder.name}_{clip.name}"
                 link = out / label / name
                 if not link.exists():
