@@ -60,7 +60,7 @@ def main() -> None:
         x, y = extract(base_model, base, windows(sources, 0), first_pass(sources), args.extract_min * 60, console)
         vx, vy = kept_apart(sources, base_model, base)
     table = Table(title=f"{len(y):,} training windows, {len(vy)} kept-apart clips; {args.fit_min:g} min of fine-tuning each")
-    for column in ("blocks fine-tuned", "frozen", "kept-apart balanced accuracy", "best epoch", "epochs run"):
+    for column in ("blocks fine-tuned", "frozen", "kept-apart balanced accuracy", "epochs averaged", "epochs run"):
         table.add_column(column, justify="right")
     for trainable in VARIANTS:
         model = start_model(None, len(sources.labels))
@@ -68,7 +68,7 @@ def main() -> None:
         started = time.monotonic()
         result = fit_top(model, frozen, (deeper(model, base, frozen, x), y), (deeper(model, base, frozen, vx), vy),
                          args.fit_min * 60, console, seed=0)
-        table.add_row(str(trainable), f"stem + {frozen - 1} blocks", f"{result['score']:.3f}", str(result["epoch"]),
+        table.add_row(str(trainable), f"stem + {frozen - 1} blocks", f"{result['score']:.3f}", str(result["averaged"]),
                       f"{result['epochs']} ({time.monotonic() - started:.0f} s)")
     console.print(table)
 

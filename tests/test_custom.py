@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from livecmd import interrupts, weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN
@@ -280,3 +281,40 @@ def test_real_other_words_leave_out_the_users_words_from_unknown_folders(tmp_pat
             sf.write(root / folder / name, np.zeros(1600, np.float32), SAMPLE_RATE)
     found = sorted(f"{p.parent.name}/{p.name}" for p in real_other_words(tmp_path, ("eight", "smart_mirror")))
     assert found == ["_unknown_/eighteen_d_nohash_0.wav", "_unknown_/house_e_nohash_0.wav", "sheila/b_nohash_0.wav"]
+
+
+def test_custom_ends_as_the_mean_of_its_epochs_with_batch_norm_statistics_of_its_own() -> None:
+    """fit_top's result is the element-wise mean of the epochs it averages (the same seed replays
+    them one at a time), and the trained layers' batch-norm statistics are those of the mean over
+    every training window, not the epochs' averaged."""
+    from rich.console import Console
+
+    from train.custom import fit_top, start_model, top_logits, trunk_features
+
+    rng = np.random.default_rng(0)
+    base = start_model(None, 3)
+    frozen = len(base.layers) - 1
+    x = trunk_features(base, frozen, (rng.standard_normal((48, SAMPLE_RATE)) * 0.1).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 3, len(x)))
+    console = Console(quiet=True)
+
+    def fitted(epochs: int, average_from: float) -> tuple[dict, dict]:
+        model = start_model(None, 3)
+        result = fit_top(model, frozen, (x, y), None, 1e9, console, seed=0, max_epochs=epochs, average_from=average_from)
+        return result, {k: v.clone() for k, v in model.state_dict().items()}
+
+    epochs = [fitted(n, 1.0)[1] for n in (1, 2, 3)]  # no mean: the last epoch of each
+    result, mean = fitted(3, 0.0)
+    assert (result["epochs"], result["averaged"], fitted(3, 1.0)[0]["averaged"]) == (3, 3, 1)
+    conv = f"layers.{frozen}.0.weight"
+    torch.testing.assert_close(mean[conv], torch.stack([e[conv] for e in epochs]).mean(0))
+    assert not torch.allclose(mean[conv], epochs[-1][conv])
+    model = start_model(None, 3)
+    model.load_state_dict(mean)
+    block = model.layers[frozen]
+    with torch.no_grad():
+        before_norm = block[0](x.float())  # the conv's output over every window
+    torch.testing.assert_close(mean[f"layers.{frozen}.1.running_mean"], before_norm.mean(dim=(0, 2)), rtol=1e-4, atol=1e-5)
+    averaged_stats = torch.stack([e[f"layers.{frozen}.1.running_mean"] for e in epochs]).mean(0)
+    assert not torch.allclose(mean[f"layers.{frozen}.1.running_mean"], averaged_stats, rtol=1e-3, atol=1e-4)
+    assert top_logits(model.eval(), frozen, x[:4]).shape == (4, 3)
