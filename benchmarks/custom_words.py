@@ -48,7 +48,6 @@ from train.custom import AUDIO_SUFFIXES, CustomConfig, run  # noqa: E402
 from train.merge import taken  # noqa: E402
 
 
-
 @dataclass(frozen=True)
 class Vocabulary:
     """Words and where their real recordings are: one subfolder per label of `folder` (under the
@@ -63,7 +62,6 @@ VOCABULARIES = {
     "wake": Vocabulary(("smart mirror", "snowboy", "view glass"), "wake_words_real"),
     "numbers": Vocabulary(("zero", "one", "five", "eight"), "speech_commands_extra_trainval", shipped_draw=200),
 }
-WORDS = VOCABULARIES["wake"].words
 TAKES = 5  # real takes per word for the second model
 SPACING_S = 4.0  # the recordings are 1.4-3.1 s long
 SNR_DB = 20.0

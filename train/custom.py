@@ -445,8 +445,9 @@ def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tens
     epoch; a stop request ends it at the next batch once an epoch is whole), classes weighted to
     balance. The model ends as the mean of its weights after each whole epoch that ended once
     `average_from` of the time had passed (the second half: stochastic weight averaging, Izmailov
-    et al. 2018; the last epoch alone when fewer than two did), with the trained layers' batch-norm statistics computed again
-    over the training windows (`_recompute_batch_norm`: a mean of weights needs its own).
+    et al. 2018; the last epoch alone when fewer than two did), with the trained layers'
+    batch-norm statistics computed again over the training windows (`_recompute_batch_norm`: a
+    mean of weights needs its own).
 
     Why a mean and not the best epoch on the kept-apart synthetic voices, which custom took
     before: their balanced accuracy is about 0.99 from the first epochs, so the pick is noise (it
