@@ -48,6 +48,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from livecmd import audio, interrupts, weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN, get_domain
@@ -446,8 +447,8 @@ def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tens
     balance. The model ends as the mean of its weights after each whole epoch that ended once
     `average_from` of the time had passed (the second half: stochastic weight averaging, Izmailov
     et al. 2018; the last epoch alone when fewer than two did), with the trained layers'
-    batch-norm statistics computed again over the training windows (`_recompute_batch_norm`: a
-    mean of weights needs its own).
+    batch-norm statistics computed again over the training windows (a mean of weights needs its
+    own; torch's `AveragedModel` and `update_bn`).
 
     Why a mean and not the best epoch on the kept-apart synthetic voices, which custom took
     before: their balanced accuracy is about 0.99 from the first epochs, so the pick is noise (it
@@ -462,7 +463,7 @@ def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tens
     loss_fn = nn.CrossEntropyLoss(weight=(counts.sum() / counts / n_labels))
     top = [p for layer in model.layers[frozen:] for p in layer.parameters()]
     optimizer = torch.optim.AdamW([{"params": top, "lr": 3e-4}, {"params": model.head.parameters(), "lr": 1e-3}], weight_decay=1e-2)
-    total_state: dict[str, torch.Tensor] = {}
+    mean: AveragedModel | None = None  # from the first epoch to end after `average_from` of the time
     averaged = 0
     started = time.monotonic()
     epoch = 0
@@ -495,43 +496,24 @@ def fit_top(model: nn.Module, frozen: int, train: tuple[torch.Tensor, torch.Tens
                 break
             epoch += 1
             if time.monotonic() - started > seconds * average_from:
-                for key, value in model.state_dict().items():
-                    if value.is_floating_point():
-                        total_state[key] = total_state.get(key, 0) + value.detach().double()
-                averaged += 1
+                if mean is None:
+                    mean = AveragedModel(model)
+                mean.update_parameters(model)
+                averaged = int(mean.n_averaged)
             score = _balanced(model, frozen, valid) if valid is not None else math.nan
             progress.update(task, advance=1, note=f"loss {total / len(y):.3f}  kept-apart balanced acc {score:.3f}"
                                                   + (f"  averaging {averaged} epochs" if averaged else ""))
             per_epoch = time.monotonic() - epoch_started
             if time.monotonic() - started + per_epoch > seconds:
                 break
-    if averaged >= 2:
-        state = model.state_dict()
-        model.load_state_dict({key: (total_state[key] / averaged).to(value.dtype) if key in total_state else value
-                               for key, value in state.items()})
-        _recompute_batch_norm(model, frozen, x)
+    if mean is not None and averaged >= 2:
+        model.load_state_dict(mean.module.state_dict())
+        with torch.no_grad():  # the trained layers' statistics over every training window, a batch at a time
+            update_bn((x[i : i + 256].float() for i in range(0, len(x), 256)), nn.Sequential(*model.layers[frozen:]))
     else:
         averaged = 1  # the last epoch as it is
     model.eval()
     return {"score": _balanced(model, frozen, valid) if valid is not None else math.nan, "epochs": epoch, "averaged": averaged}
-
-
-def _recompute_batch_norm(model: nn.Module, frozen: int, features: torch.Tensor) -> None:
-    """The batch-norm statistics of the layers above `frozen`, as the mean over every window of
-    `features` (the averaged weights' own: an average of the epochs' statistics does not match them)."""
-    norms = [m for layer in model.layers[frozen:] for m in layer.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [norm.momentum for norm in norms]
-    model.eval()
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative mean over the batches
-        norm.train()
-    with torch.no_grad():
-        for i in range(0, len(features), 256):
-            top_logits(model, frozen, features[i : i + 256])
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-        norm.eval()
 
 
 def _balanced(model: nn.Module, frozen: int, data: tuple[torch.Tensor, torch.Tensor]) -> float:
