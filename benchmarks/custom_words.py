@@ -2,7 +2,7 @@
 then with 5 real takes per word), scored by `livecmd listen` on real recordings it never saw.
 
     python benchmarks/custom_words.py [--vocabulary wake|numbers] [--minutes 20] [--negatives NEG/train] [--speed P]
-        [--synthetic W] [--with-takes W] [--shared ../shared] [--out DIR]
+        [--seed N] [--room P] [--synthetic W] [--with-takes W] [--shared ../shared] [--out DIR]
 
 Two vocabularies of real recordings by many speakers (`VOCABULARIES`): `wake` (the default),
 `smart mirror`, `snowboy`, `view glass`, 100 recordings each in ../shared/data/wake_words_real
@@ -130,6 +130,9 @@ def main() -> None:
     parser.add_argument("--negatives", type=Path, action="append", default=[],
                         help="livecmd custom --negatives for the models trained here (a corpus's train/ part: never its bench/)")
     parser.add_argument("--speed", type=float, default=0.0, help="livecmd custom --speed for the models trained here")
+    parser.add_argument("--seed", type=int, default=0, help="livecmd custom --seed for the models trained here")
+    parser.add_argument("--room", type=float, default=CustomConfig.room,
+                        help="how often custom puts a training window in a random room and behind a random microphone (0: never)")
     args = parser.parse_args()
     data = args.shared / "data"
     console = Console()
@@ -147,7 +150,7 @@ def main() -> None:
             given = args.out / ("synthetic.safetensors" if takes_dir is None else "with-takes.safetensors")
             started = time.monotonic()
             run(CustomConfig(words=",".join(words), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives),
-                             speed=args.speed), console)
+                             speed=args.speed, seed=args.seed, room=args.room), console)
             console.print(f"{name}: trained in {(time.monotonic() - started) / 60:.1f} min")
         models[name] = given
 

@@ -245,6 +245,27 @@ def test_custom_speed_changes_the_words_pitch_but_not_a_cut_words() -> None:
     assert len(peaks[0.15][UNKNOWN]) > 20 and all(abs(f - 1500) < 5 for f in peaks[0.15][UNKNOWN])
 
 
+def test_custom_room_puts_words_and_other_words_in_a_room_but_leaves_silence_alone() -> None:
+    """With `room`, the same draw of windows as without, each window but silence then through
+    `room_and_microphone` (at its own level, so the word is quiet enough not to clip): a room's
+    tail is no cue for a word or for silence."""
+    word = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    word[4000:10000] = 0.1 * np.sin(2 * np.pi * 1500 * np.arange(6000) / SAMPLE_RATE)
+    labels = ("lights", UNKNOWN, SILENCE)
+    sources = Sources(labels, {"lights": [word]}, [word[::-1].copy()], [], [np.random.default_rng(5).normal(0, 0.05, 3 * SAMPLE_RATE).astype(np.float32)], [], word, 1)
+    dry, wet = windows(sources, seed=0), windows(sources, seed=0, room=1.0)
+    changed = {label: 0 for label in labels}
+    for _ in range(300):
+        (a, k), (b, j) = next(dry), next(wet)
+        assert k == j
+        changed[labels[k]] += not np.array_equal(a, b)
+        if labels[k] == SILENCE:
+            assert np.array_equal(a, b)
+        else:
+            assert np.sqrt(np.mean(b**2)) == pytest.approx(np.sqrt(np.mean(a**2)), rel=0.01)
+    assert changed["lights"] > 50 and changed[UNKNOWN] > 50 and changed[SILENCE] == 0
+
+
 def test_phrases_become_labels_with_underscores() -> None:
     assert [(p.text, p.label) for p in parse_phrases(" Lights, smart   mirror ,lights")] == [("lights", "lights"), ("smart mirror", "smart_mirror")]
 

@@ -388,6 +388,26 @@ def test_noise_under_talk_is_set_by_the_voice_not_by_the_pauses() -> None:
     assert not augment.add_noise_under_voice(np.zeros(100, np.float32), noise[:100], 10.0).any()  # no voice: nothing to set the level by
 
 
+def test_room_and_microphone_adds_a_decaying_tail_and_a_band_at_the_same_level() -> None:
+    """A click in a room rings on for tens of milliseconds and dies out within 0.6 s; a
+    microphone band takes the 30-Hz hum and the 7.9-kHz hiss out of a 1-kHz tone; the level
+    stays the same (the windows' own gain draws it); at probability 0 nothing changes."""
+    rng = np.random.default_rng(0)
+    click = np.zeros(16_000, np.float32)
+    click[1_000] = 0.5
+    rang = [augment.room_and_microphone(click, rng, 1.0) for _ in range(20)]
+    for wave in rang:
+        assert np.sqrt(np.mean(wave**2)) == pytest.approx(np.sqrt(np.mean(click**2)), rel=1e-3)
+        assert np.abs(wave[1_000 + 400 : 1_000 + 800]).max() > 1e-4  # 25-50 ms after the click: the room
+        assert np.abs(wave[1_000 + 9_600 :]).max() < 1e-3 * np.abs(wave).max()  # 0.6 s on: gone
+    t = np.arange(16_000) / 16_000
+    tone, hum, hiss = (np.sin(2 * np.pi * f * t) for f in (1_000, 30, 7_900))
+    heard = augment.room_and_microphone((0.1 * (tone + hum + hiss)).astype(np.float32), rng, 1.0)
+    power = lambda f: np.abs(np.fft.rfft(heard))[f] ** 2  # noqa: E731  (1-Hz bins)
+    assert power(30) < 0.05 * power(1_000) and power(7_900) < 0.05 * power(1_000)
+    assert np.array_equal(augment.room_and_microphone(click, rng, 0.0), click)
+
+
 def test_gain_scales_by_decibels_and_clips_at_full_scale() -> None:
     wave = np.array([0.1, -0.2, 0.6], np.float32)
     np.testing.assert_allclose(augment.gain(wave, -20.0), wave / 10, rtol=1e-6)

@@ -4,7 +4,8 @@ The usual Speech Commands recipe: words are recorded by thousands of people on t
 phones, so position within the second, room noise and level vary; showing the model each clip
 shifted, in noise and at another level teaches it to ignore those. For listening to streams,
 two more: words anywhere they fit whole (`whole_words`), and words cut by the window's edge
-(`cut_word`), which the dataset trains as `_unknown_`. All functions take and return
+(`cut_word`), which the dataset trains as `_unknown_`. For words said by TTS voices, a room
+and a microphone (`room_and_microphone`). All functions take and return
 float32 arrays of samples (shape (samples,)) and draw from the generator they are given, so a
 sample's augmentation is reproducible from its seed.
 """
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
+from scipy import signal
+
+from livecmd.domains import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,28 @@ def add_noise_under_voice(wave: np.ndarray, noise: np.ndarray, snr_db: float, vo
         return wave
     scale = np.sqrt(float(np.mean(voice**2)) / (noise_power * 10.0 ** (snr_db / 10.0)))
     return (wave + scale * noise).astype(np.float32)
+
+
+def room_and_microphone(wave: np.ndarray, rng: np.random.Generator, probability: float = 0.5) -> np.ndarray:
+    """`wave` said in a random room (with `probability`) and heard through a random microphone
+    (with `probability` again), at its own level. The room: the direct sound plus a tail of
+    exponentially decaying noise (RT60 0.15-0.6 s) 0-12 dB below it. The microphone: a band-pass
+    from 80-300 Hz to 3.4-7.5 kHz, from a telephone's band to a good laptop's. TTS voices are dry
+    and full-band; the people who say a user's words are in rooms and behind cheap microphones."""
+    out = wave.astype(np.float64)
+    if rng.random() < probability:
+        rt60 = float(rng.uniform(0.15, 0.6))
+        t = np.arange(1, int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+        tail = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
+        tail *= 10.0 ** (-rng.uniform(0.0, 12.0) / 20.0) / max(float(np.sqrt(np.sum(tail**2))), 1e-9)
+        out = signal.fftconvolve(out, np.r_[1.0, tail])[: len(out)]
+    if rng.random() < probability:
+        band = [rng.uniform(80.0, 300.0), rng.uniform(3400.0, 7500.0)]
+        out = signal.sosfilt(signal.butter(2, band, btype="bandpass", fs=SAMPLE_RATE, output="sos"), out)
+    before, after = float(np.sqrt(np.mean(wave.astype(np.float64) ** 2))), float(np.sqrt(np.mean(out**2)))
+    if after == 0.0:
+        return wave
+    return np.clip(out * (before / after), -1.0, 1.0).astype(np.float32)
 
 
 def gain(wave: np.ndarray, db: float) -> np.ndarray:

@@ -57,7 +57,7 @@ from livecmd.vocabulary import Phrase, parse_phrases
 from train import streams, synth
 from train.datasets import negatives
 from train.evaluate import AUDIO_SUFFIXES
-from train.augment import Augmentation, augment, centred_window, cut_word, gain
+from train.augment import Augmentation, augment, centred_window, cut_word, gain, room_and_microphone
 from train.voices import VOICES, Voice
 
 WINDOW = get_domain("speech").input_samples  # 1 s at 16 kHz: the shipped model's window
@@ -107,6 +107,7 @@ class CustomConfig:
     init: Path | None = None  # None: the shipped speech weights
     negatives: tuple[Path, ...] = ()  # folders of long recordings without the words (train.recipes.negatives)
     speed: float = 0.0  # the words (synthetic and taken) and the other words played 1 ± up to this many times as fast (`augment.change_speed`)
+    room: float = 0.5  # every window but silence in a random room and through a random microphone band, each this often (`augment.room_and_microphone`)
 
 
 @dataclass
@@ -300,7 +301,17 @@ def cut_window(rng: np.random.Generator, recordings: Sequence[np.ndarray]) -> np
     return gain(wave[start : start + WINDOW].copy(), float(rng.uniform(-30, 0)))
 
 
-def windows(sources: Sources, seed: int, speed: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
+def windows(sources: Sources, seed: int, speed: float = 0.0, room: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
+    """`voiced_windows`, every window but silence then in a random room and through a random
+    microphone band, each with probability `room` (`augment.room_and_microphone`): the words,
+    other words and talk alike, so that neither a room nor a band tells a word from the rest."""
+    rng = np.random.default_rng([seed, 1])
+    silence = sources.labels.index(SILENCE)
+    for wave, k in voiced_windows(sources, seed, speed):
+        yield (room_and_microphone(wave, rng, room) if room and k != silence else wave), k
+
+
+def voiced_windows(sources: Sources, seed: int, speed: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
     """(window (WINDOW,) float32, label index), endlessly. The first pass holds every training
     clip once (augmented); later passes draw more augmented copies in the same proportions
     (each label's words 30% in all, other words 55% of which a third are words cut by the
@@ -573,7 +584,7 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
         console.print(f"transfer: blocks 1-{frozen - 1} of the shipped speech model frozen, the last {config.trainable} and a new "
                       f"{len(sources.labels)}-label output layer trained; {max(left, 0) / 60:.1f} min left for windows and epochs")
         with interrupts.StopRequest() as stop:  # Ctrl-C: train no more, then tune and write what was learned
-            train_set = extract(model, frozen, windows(sources, config.seed, config.speed), first_pass(sources), 0.6 * left, console, stop)
+            train_set = extract(model, frozen, windows(sources, config.seed, config.speed, config.room), first_pass(sources), 0.6 * left, console, stop)
             left = budget - (time.monotonic() - started) - tune_reserve
             fitted = fit_top(model, frozen, train_set, valid, left, console, config.seed, stop)
         if stop.requested:
@@ -587,7 +598,7 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
             metrics={"kept_apart_balanced_accuracy": round(fitted["score"], 4) if valid is not None else None, "epochs_averaged": fitted["averaged"]},
             extra={"custom": {"words": [p.text for p in phrases], "windows": len(train_set[1]), "epochs": fitted["epochs"],
                               "trainable_blocks": config.trainable, "minutes": config.minutes, "per_voice": config.per_voice,
-                              "voices": config.voices, "seed": config.seed, "speed": config.speed, "stopped_early": stop.requested}},
+                              "voices": config.voices, "seed": config.seed, "speed": config.speed, "room": config.room, "stopped_early": stop.requested}},
         )
         draft = weights.save(work / "draft.safetensors", model, meta)
         best, rows, raised = tune(draft, sources, console)
