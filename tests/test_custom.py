@@ -245,10 +245,10 @@ def test_custom_speed_changes_the_words_pitch_but_not_a_cut_words() -> None:
     assert len(peaks[0.15][UNKNOWN]) > 20 and all(abs(f - 1500) < 5 for f in peaks[0.15][UNKNOWN])
 
 
-def test_custom_room_puts_words_and_other_words_in_a_room_but_leaves_silence_alone() -> None:
-    """With `room`, the same draw of windows as without, each window but silence then through
-    `room_and_microphone` (at its own level, so the word is quiet enough not to clip): a room's
-    tail is no cue for a word or for silence."""
+def test_custom_room_puts_every_window_in_a_room_at_its_own_level() -> None:
+    """With `room`, the same draw of windows as without, each then through
+    `room_and_microphone` at its own level (the word quiet enough not to clip): words, other
+    words and silences alike, so that a room's tail is a cue for no label."""
     word = np.zeros(SAMPLE_RATE, dtype=np.float32)
     word[4000:10000] = 0.1 * np.sin(2 * np.pi * 1500 * np.arange(6000) / SAMPLE_RATE)
     labels = ("lights", UNKNOWN, SILENCE)
@@ -259,11 +259,8 @@ def test_custom_room_puts_words_and_other_words_in_a_room_but_leaves_silence_alo
         (a, k), (b, j) = next(dry), next(wet)
         assert k == j
         changed[labels[k]] += not np.array_equal(a, b)
-        if labels[k] == SILENCE:
-            assert np.array_equal(a, b)
-        else:
-            assert np.sqrt(np.mean(b**2)) == pytest.approx(np.sqrt(np.mean(a**2)), rel=0.01)
-    assert changed["lights"] > 50 and changed[UNKNOWN] > 50 and changed[SILENCE] == 0
+        assert np.sqrt(np.mean(b**2)) == pytest.approx(np.sqrt(np.mean(a**2)), rel=0.01)
+    assert changed["lights"] > 50 and changed[UNKNOWN] > 50 and changed[SILENCE] > 20
 
 
 def test_phrases_become_labels_with_underscores() -> None:

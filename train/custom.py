@@ -107,7 +107,7 @@ class CustomConfig:
     init: Path | None = None  # None: the shipped speech weights
     negatives: tuple[Path, ...] = ()  # folders of long recordings without the words (train.recipes.negatives)
     speed: float = 0.0  # the words (synthetic and taken) and the other words played 1 ± up to this many times as fast (`augment.change_speed`)
-    room: float = 0.5  # every window but silence in a random room and through a random microphone band, each this often (`augment.room_and_microphone`)
+    room: float = 0.5  # every training window in a random room and through a random microphone band, each this often (`augment.room_and_microphone`)
 
 
 @dataclass
@@ -302,13 +302,13 @@ def cut_window(rng: np.random.Generator, recordings: Sequence[np.ndarray]) -> np
 
 
 def windows(sources: Sources, seed: int, speed: float = 0.0, room: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
-    """`voiced_windows`, every window but silence then in a random room and through a random
-    microphone band, each with probability `room` (`augment.room_and_microphone`): the words,
-    other words and talk alike, so that neither a room nor a band tells a word from the rest."""
+    """`voiced_windows`, each then in a random room and through a random microphone band, each
+    with probability `room` (`augment.room_and_microphone`): the words, the other words, the talk
+    and the silences alike, so that neither a room nor a band tells one label from another (with
+    the silences left dry, a room's reverberation said "not silence" and music fired more)."""
     rng = np.random.default_rng([seed, 1])
-    silence = sources.labels.index(SILENCE)
     for wave, k in voiced_windows(sources, seed, speed):
-        yield (room_and_microphone(wave, rng, room) if room and k != silence else wave), k
+        yield (room_and_microphone(wave, rng, room) if room else wave), k
 
 
 def voiced_windows(sources: Sources, seed: int, speed: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
