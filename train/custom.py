@@ -302,16 +302,16 @@ def cut_window(rng: np.random.Generator, recordings: Sequence[np.ndarray]) -> np
 
 
 def windows(sources: Sources, seed: int, speed: float = 0.0, room: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
-    """`voiced_windows`, each then in a random room and through a random microphone band, each
+    """`dry_windows`, each then in a random room and through a random microphone band, each
     with probability `room` (`augment.room_and_microphone`): the words, the other words, the talk
     and the silences alike, so that neither a room nor a band tells one label from another (with
     the silences left dry, a room's reverberation said "not silence" and music fired more)."""
     rng = np.random.default_rng([seed, 1])
-    for wave, k in voiced_windows(sources, seed, speed):
+    for wave, k in dry_windows(sources, seed, speed):
         yield (room_and_microphone(wave, rng, room) if room else wave), k
 
 
-def voiced_windows(sources: Sources, seed: int, speed: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
+def dry_windows(sources: Sources, seed: int, speed: float = 0.0) -> Iterator[tuple[np.ndarray, int]]:
     """(window (WINDOW,) float32, label index), endlessly. The first pass holds every training
     clip once (augmented); later passes draw more augmented copies in the same proportions
     (each label's words 30% in all, other words 55% of which a third are words cut by the
