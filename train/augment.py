@@ -4,8 +4,8 @@ The usual Speech Commands recipe: words are recorded by thousands of people on t
 phones, so position within the second, room noise and level vary; showing the model each clip
 shifted, in noise and at another level teaches it to ignore those. For listening to streams,
 two more: words anywhere they fit whole (`whole_words`), and words cut by the window's edge
-(`cut_word`), which the dataset trains as `_unknown_`. For words said by TTS voices, a room
-and a microphone (`room_and_microphone`). All functions take and return
+(`cut_word`), which the dataset trains as `_unknown_`. For training on TTS voices, a random room
+and microphone (`room_and_microphone`). All functions take and return
 float32 arrays of samples (shape (samples,)) and draw from the generator they are given, so a
 sample's augmentation is reproducible from its seed.
 """
@@ -124,7 +124,8 @@ def room_and_microphone(wave: np.ndarray, rng: np.random.Generator, probability:
     exponentially decaying noise (RT60 0.15-0.6 s) 0-12 dB below it. The microphone: a band-pass
     from 80-300 Hz to 3.4-7.5 kHz, from a telephone's band to a good laptop's. TTS voices are dry
     and full-band; the people who say a user's words are in rooms and behind cheap microphones."""
-    out = wave.astype(np.float64)
+    dry = wave.astype(np.float64)
+    out = dry
     if rng.random() < probability:
         rt60 = float(rng.uniform(0.15, 0.6))
         t = np.arange(1, int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
@@ -134,7 +135,7 @@ def room_and_microphone(wave: np.ndarray, rng: np.random.Generator, probability:
     if rng.random() < probability:
         band = [rng.uniform(80.0, 300.0), rng.uniform(3400.0, 7500.0)]
         out = signal.sosfilt(signal.butter(2, band, btype="bandpass", fs=SAMPLE_RATE, output="sos"), out)
-    before, after = float(np.sqrt(np.mean(wave.astype(np.float64) ** 2))), float(np.sqrt(np.mean(out**2)))
+    before, after = float(np.sqrt(np.mean(dry**2))), float(np.sqrt(np.mean(out**2)))
     if after == 0.0:
         return wave
     return np.clip(out * (before / after), -1.0, 1.0).astype(np.float32)
