@@ -132,6 +132,7 @@ def train(
     whole_words: bool = typer.Option(False, "--whole-words", metavar="", help="Speech augmentation: draw only shifts that keep the clip's word whole in the window (with a wide --shift-ms: each word anywhere it fits, as listen's windows see it)."),
     cut_words: float = typer.Option(0.0, "--cut-words", min=0.0, max=1.0, metavar="P", help="Speech augmentation (12-class data): this share of words is cut by the window's edge and trained as _unknown_, so that listen waits for whole words."),
     speed: float = typer.Option(0.0, "--speed", min=0.0, max=0.5, metavar="P", help="Speech augmentation: every window played 1 ± up to P times as fast (pitch and formants move with it: voices the data does not have), e.g. 0.15."),
+    room: float = typer.Option(0.0, "--room", min=0.0, max=1.0, metavar="P", help="Speech augmentation: with probability P each window is said in a random room (reverberation 0.15-0.6 s), and with P again heard through a random microphone band, at its own level, e.g. 0.5."),
     input_samples: int | None = typer.Option(None, "--input-samples", metavar="N", min=27, help="Window length in samples, for quick trials. \\[default: the paper's for the domain]", show_default=False),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", metavar="MINUTES", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
     keep_epochs: bool = typer.Option(False, "--keep-epochs", metavar="", help="Also write each epoch's weights as epoch-N.safetensors (average them with `python -m train.average`)."),
@@ -151,7 +152,7 @@ def train(
     outcome = run_train(TrainConfig(
         domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
-        whole_words=whole_words, cut_words=cut_words, speed=speed, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
+        whole_words=whole_words, cut_words=cut_words, speed=speed, room=room, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
         negatives=tuple(negatives), negatives_share=negatives_share,
         epoch_windows=epoch_windows, train_splits=train_splits, valid_from=valid_from, lr_scale=lr_scale, sync_bn=sync_bn,
     ))

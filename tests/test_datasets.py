@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -406,6 +407,26 @@ def test_room_and_microphone_adds_a_decaying_tail_and_a_band_at_the_same_level()
     power = lambda f: np.abs(np.fft.rfft(heard))[f] ** 2  # noqa: E731  (1-Hz bins)
     assert power(30) < 0.05 * power(1_000) and power(7_900) < 0.05 * power(1_000)
     assert np.array_equal(augment.room_and_microphone(click, rng, 0.0), click)
+
+
+def test_training_windows_go_in_a_room_when_asked_whatever_their_label(tmp_path: Path) -> None:
+    """`livecmd train --room P`: the windows of words and of silence alike ring on after a click
+    (with silence left dry, a room would say "not silence"), and without it they stay dry."""
+    path = tmp_path / "click.wav"
+    click = np.zeros(16_000, np.float32)
+    click[8_000] = 0.5
+    sf.write(path, click, 16_000, subtype="FLOAT")
+    built = cache.build([path], 16_000, tmp_path / "cache")
+    labels = ["yes", SILENCE, UNKNOWN]
+    clips = [Clip(path, ("yes",)), Clip(path, (SILENCE,))] * 20
+    dry = augment.Augmentation(max_shift=0.0, noise_probability=0.0, gain_db=(0.0, 0.0))
+    roomed = Windows(built, clips, 16_000, labels=labels, train=True, augmentation=replace(dry, room=1.0))
+    for i in range(len(clips)):
+        x, target = roomed[i]
+        assert int(target) == (0, 1)[i % 2]
+        assert np.abs(x.numpy()[8_000 + 400 : 8_000 + 800]).max() > 1e-4  # 25-50 ms after the click: the room
+    plain = Windows(built, clips, 16_000, labels=labels, train=True, augmentation=dry)
+    assert all(np.abs(plain[i][0].numpy()[8_000 + 400 :]).max() == 0.0 for i in range(len(clips)))  # dry: no tail
 
 
 def test_gain_scales_by_decibels_and_clips_at_full_scale() -> None:

@@ -323,8 +323,8 @@ def test_shift_whole_word_and_cut_word_options_set_the_augmentation() -> None:
     assert default == Augmentation()  # 100 ms of a 16,000-sample window: the recipe's 0.1
     assert augmentation_for(_config("speech", Path("data"), Path("run"), shift_ms=250.0)).max_shift == pytest.approx(0.25)
     assert augmentation_for(_config("speech", Path("data"), Path("run"), shift_ms=0.0)).max_shift == 0.0
-    stream_like = augmentation_for(_config("speech", Path("data"), Path("run"), whole_words=True, cut_words=0.2, speed=0.15))
-    assert stream_like.whole_words and stream_like.cut_words == 0.2 and stream_like.speed == 0.15
+    stream_like = augmentation_for(_config("speech", Path("data"), Path("run"), whole_words=True, cut_words=0.2, speed=0.15, room=0.5))
+    assert stream_like.whole_words and stream_like.cut_words == 0.2 and stream_like.speed == 0.15 and stream_like.room == 0.5
 
 
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ The usual Speech Commands recipe: words are recorded by thousands of people on t
 phones, so position within the second, room noise and level vary; showing the model each clip
 shifted, in noise and at another level teaches it to ignore those. For listening to streams,
 two more: words anywhere they fit whole (`whole_words`), and words cut by the window's edge
-(`cut_word`), which the dataset trains as `_unknown_`. For training on TTS voices, a random room
-and microphone (`room_and_microphone`). All functions take and return
+(`cut_word`), which the dataset trains as `_unknown_`. For voices recorded elsewhere than where
+they will be heard (TTS voices, clips of other people's phones), a random room and microphone
+(`room_and_microphone`). All functions take and return
 float32 arrays of samples (shape (samples,)) and draw from the generator they are given, so a
 sample's augmentation is reproducible from its seed.
 """
@@ -37,6 +38,7 @@ class Augmentation:
     snr_db: tuple[float, float] = (0.0, 30.0)
     gain_db: tuple[float, float] = (-12.0, 6.0)
     speed: float = 0.0  # each example played 1 ± up to this many times as fast (`change_speed`)
+    room: float = 0.0  # each example in a random room and through a random microphone band, each this often (`room_and_microphone`)
 
 
 def word_span(wave: np.ndarray, floor_db: float = 30.0) -> tuple[int, int]:
@@ -148,7 +150,8 @@ def gain(wave: np.ndarray, db: float) -> np.ndarray:
 
 def augment(wave: np.ndarray, rng: np.random.Generator, noises: Sequence[np.ndarray], settings: Augmentation) -> np.ndarray:
     """Speed (when `speed` is set), shift, then noise from a random place in a random recording
-    of `noises` (with probability `noise_probability`), then gain."""
+    of `noises` (with probability `noise_probability`), then a room and a microphone (when `room`
+    is set: the noise is in the room too, as a room's noise is), then gain."""
     if settings.speed:  # drawn only when set, so that runs without it augment as before
         wave = change_speed(wave, float(rng.uniform(1.0 - settings.speed, 1.0 + settings.speed)))
     limit = int(settings.max_shift * len(wave))
@@ -162,4 +165,6 @@ def augment(wave: np.ndarray, rng: np.random.Generator, noises: Sequence[np.ndar
         noise = long_enough[int(rng.integers(len(long_enough)))]
         start = int(rng.integers(0, len(noise) - len(wave) + 1))
         wave = add_noise(wave, noise[start : start + len(wave)], float(rng.uniform(*settings.snr_db)))
+    if settings.room:  # drawn only when set, so that runs without it augment as before
+        wave = room_and_microphone(wave, rng, settings.room)
     return gain(wave, float(rng.uniform(*settings.gain_db)))
