@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="livecmd custom --seed for the models trained here")
     parser.add_argument("--room", type=float, default=CustomConfig.room,
                         help="how often custom puts a training window in a random room and behind a random microphone (0: never)")
+    parser.add_argument("--trainable", type=int, default=CustomConfig.trainable,
+                        help="livecmd custom --trainable: blocks of the shipped model fine-tuned at the top")
     args = parser.parse_args()
     data = args.shared / "data"
     console = Console()
@@ -150,7 +152,7 @@ def main() -> None:
             given = args.out / ("synthetic.safetensors" if takes_dir is None else "with-takes.safetensors")
             started = time.monotonic()
             run(CustomConfig(words=",".join(words), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives),
-                             speed=args.speed, seed=args.seed, room=args.room), console)
+                             speed=args.speed, seed=args.seed, room=args.room, trainable=args.trainable), console)
             console.print(f"{name}: trained in {(time.monotonic() - started) / 60:.1f} min")
         models[name] = given
 

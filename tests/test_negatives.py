@@ -185,3 +185,19 @@ def test_more_talk_is_read_by_training_voices_only() -> None:
     assert train and bench and sorted(v.name for v in train + bench) == sorted(v.name for v in every)
     assert {v.speaker for v in train}.isdisjoint({v.speaker for v in bench})
     assert all(_split(f"voice:{v.speaker}") == "train" for v in train)
+
+
+def test_near_miss_benchmark_counts_each_take_once_and_an_event_late_after_it(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("near_misses", Path(__file__).parents[1] / "benchmarks" / "near_misses.py")
+    near_misses = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(near_misses)
+    truth = [{"label": "goal", "start": 1.0, "end": 1.5}, {"label": "goal", "start": 4.0, "end": 4.5},
+             {"label": "upper", "start": 7.0, "end": 7.5}]
+    events = [{"label": "go", "time": 1.6}, {"label": "go", "time": 1.7}, {"label": "no", "time": 1.8},  # one take, two labels
+              {"label": "go", "time": 4.5 + streams.LATE_S + 0.1},  # too late for the second goal
+              {"label": "up", "time": 7.0 - near_misses.EARLY_S + 0.05}]
+    counts = near_misses.fired(events, truth)
+    assert counts["goal"]["said"] == 2 and counts["goal"]["any"] == 1 and counts["goal"]["labels"] == {"go": 1, "no": 1}
+    assert counts["upper"] == {"said": 1, "any": 1, "labels": {"up": 1}}
