@@ -1,8 +1,8 @@
 """Near misses said alone: how often `livecmd listen` fires on "goal", "download", "upper" and
 the like, said by TTS voices that training never hears, and on which command.
 
-    python benchmarks/near_misses.py [--weights W ...] [--per-voice 2] [--out runs/near-misses]
-        [--json results.json]
+    python benchmarks/near_misses.py [--weights W ...] [--threshold T --hold-ms H] [--per-voice 2]
+        [--out runs/near-misses] [--json results.json]
 
 A word that sounds like a command and stands alone between pauses is what the always-on
 benchmark's talk fires on most: `train.recipes.negatives` ends every paragraph of its talk with
@@ -12,7 +12,8 @@ benchmark split of `train.recipes.negatives.reading_voices` (never in training);
 the recipe's near misses (said alone in the training talk, by other voices) and near misses that
 no recipe says (`UNHEARD`), and the ten commands by the same voices for the recall beside them.
 Each group is one stream (`train.streams.build`: a word every 3 s over real kitchen noise at
-30 dB), run through listen's defaults with each weights file; a word "fires" when an event
+30 dB), run through listen's defaults with each weights file (or one threshold and hold for
+every word, to compare weights at one setting); a word "fires" when an event
 comes between its start (less 0.2 s) and `train.streams.LATE_S` after its end.
 """
 
@@ -74,6 +75,8 @@ def fired(events: list[dict], truth: list[dict]) -> dict[str, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, action="append", help="weights to measure (default: the shipped speech model)")
+    parser.add_argument("--threshold", type=float, help="one threshold for every word (default: each weights' own)")
+    parser.add_argument("--hold-ms", type=float, help="listen --hold-ms (default: each weights' own)")
     parser.add_argument("--per-voice", type=int, default=2, help="takes of each word by each voice")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("LIVECMD_SHARED", REPO.parent / "shared")))
@@ -87,7 +90,9 @@ def main() -> None:
     groups = {"near misses the recipe says": tuple(NEAR_MISSES), "near misses it never says": UNHEARD, "commands": tuple(SPEECH_COMMANDS)}
     results: dict[str, dict] = {}
     for weights in args.weights or [shipped("speech")]:
-        table = Table(title=f"said alone by {len(reading_voices('bench'))} voices training never heard: {weights}")
+        setting = "its defaults" if args.threshold is None else f"threshold {args.threshold:g}"
+        setting += "" if args.hold_ms is None else f", hold {args.hold_ms:g} ms"
+        table = Table(title=f"said alone by {len(reading_voices('bench'))} voices training never heard: {weights} at {setting}")
         for column in ("group", "word", "said", "with an event", "share", "events as"):
             table.add_column(column, justify="right")
         results[str(weights)] = {}
@@ -96,7 +101,7 @@ def main() -> None:
             mix, truth = streams.build(clips, noise, SAMPLE_RATE, SNR_DB, SPACING_S)
             path = args.out / f"{words[0]}-stream.wav"
             sf.write(path, mix, SAMPLE_RATE, subtype="PCM_16")
-            counts = fired(streams.detect(path, weights), truth)
+            counts = fired(streams.detect(path, weights, args.threshold, args.hold_ms), truth)
             total = Counter()
             for n, word in enumerate(words):
                 row = counts.get(word, {"said": 0, "any": 0, "labels": Counter()})
