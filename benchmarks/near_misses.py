@@ -39,6 +39,7 @@ from livecmd.domains import SAMPLE_RATE, SPEECH_COMMANDS  # noqa: E402
 from livecmd.weights import shipped  # noqa: E402
 from train import streams, synth  # noqa: E402
 from train.recipes.negatives import NEAR_MISSES, reading_voices  # noqa: E402
+from train.voices import Voice  # noqa: E402
 
 UNHEARD = ("gopher", "upward", "offer", "stopping", "yesteryear", "leftover", "writer", "onion", "downtown")
 """Near misses of the ten commands that no training recipe says: how far what was learned on
@@ -48,10 +49,9 @@ SNR_DB = 30.0
 EARLY_S = 0.2  # an event this long before a word's measured start still counts as its
 
 
-def said(folder: Path, words: tuple[str, ...], per_voice: int, seed: int, console: Console) -> list[tuple[str, Path]]:
-    """(word, clip) for every take of `words` by the benchmark voices, synthesized once into `folder`."""
+def said(folder: Path, words: tuple[str, ...], voices: tuple[Voice, ...], per_voice: int, seed: int, console: Console) -> list[tuple[str, Path]]:
+    """(word, clip) for every take of `words` by `voices`, synthesized once into `folder`."""
     if not all((folder / w).is_dir() for w in words):
-        voices = tuple(reading_voices("bench"))
         synth.synthesize(synth.Plan(out=folder, words=words, voices=voices, per_voice=per_voice, seed=seed,
                                     workers=len(os.sched_getaffinity(0))), console)
     clips = [(w, p) for w in words for p in sorted((folder / w).glob("*.wav"))]
@@ -84,23 +84,26 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the counts here")
     args = parser.parse_args()
     console = Console()
-    if not reading_voices("bench"):
+    voices = tuple(reading_voices("bench"))
+    if not voices:
         raise SystemExit("none of the benchmark's TTS voices is installed: see `livecmd synth --list`")
     noise = audio.load(args.shared / "data" / streams.NOISE)
     groups = {"near misses the recipe says": tuple(NEAR_MISSES), "near misses it never says": UNHEARD, "commands": tuple(SPEECH_COMMANDS)}
+    built = {}  # group -> (stream path, truth): the same streams for every weights file
+    for group, words in groups.items():
+        mix, truth = streams.build(said(args.out / "clips", words, voices, args.per_voice, args.seed, console), noise, SAMPLE_RATE, SNR_DB, SPACING_S)
+        built[group] = args.out / f"{words[0]}-stream.wav", truth
+        sf.write(built[group][0], mix, SAMPLE_RATE, subtype="PCM_16")
     results: dict[str, dict] = {}
     for weights in args.weights or [shipped("speech")]:
         setting = "its defaults" if args.threshold is None else f"threshold {args.threshold:g}"
         setting += "" if args.hold_ms is None else f", hold {args.hold_ms:g} ms"
-        table = Table(title=f"said alone by {len(reading_voices('bench'))} voices training never heard: {weights} at {setting}")
+        table = Table(title=f"said alone by {len(voices)} voices training never heard: {weights} at {setting}")
         for column in ("group", "word", "said", "with an event", "share", "events as"):
             table.add_column(column, justify="right")
         results[str(weights)] = {}
         for group, words in groups.items():
-            clips = said(args.out / "clips", words, args.per_voice, args.seed, console)
-            mix, truth = streams.build(clips, noise, SAMPLE_RATE, SNR_DB, SPACING_S)
-            path = args.out / f"{words[0]}-stream.wav"
-            sf.write(path, mix, SAMPLE_RATE, subtype="PCM_16")
+            path, truth = built[group]
             counts = fired(streams.detect(path, weights, args.threshold, args.hold_ms), truth)
             total = Counter()
             for n, word in enumerate(words):

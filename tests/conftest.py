@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -29,6 +30,14 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"real audio {path} is absent (tests read ../shared/data beside the checkout)")
     return path
+
+
+def load_benchmark(name: str):
+    """The module of benchmarks/NAME.py (a script, not a package), to test its functions."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def random_weights(path: Path, domain: str, arch: str, **meta: object) -> Path:

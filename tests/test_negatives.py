@@ -13,7 +13,7 @@ import torch
 from livecmd import audio, weights
 from livecmd.domains import SILENCE, UNKNOWN
 from tests import minidata
-from tests.conftest import run_cli, shared_data
+from tests.conftest import load_benchmark, run_cli, shared_data
 from train import streams
 from train.datasets import load, negatives
 from train.datasets.windows import Windows
@@ -187,12 +187,8 @@ def test_more_talk_is_read_by_training_voices_only() -> None:
     assert all(_split(f"voice:{v.speaker}") == "train" for v in train)
 
 
-def test_near_miss_benchmark_counts_each_take_once_and_an_event_late_after_it(tmp_path: Path) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("near_misses", Path(__file__).parents[1] / "benchmarks" / "near_misses.py")
-    near_misses = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(near_misses)
+def test_near_miss_benchmark_counts_each_take_once_and_an_event_late_after_it() -> None:
+    near_misses = load_benchmark("near_misses")
     truth = [{"label": "goal", "start": 1.0, "end": 1.5}, {"label": "goal", "start": 4.0, "end": 4.5},
              {"label": "upper", "start": 7.0, "end": 7.5}]
     events = [{"label": "go", "time": 1.6}, {"label": "go", "time": 1.7}, {"label": "no", "time": 1.8},  # one take, two labels
