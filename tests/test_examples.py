@@ -134,7 +134,7 @@ def test_synth_words_merge_into_a_folder_the_speech_indexer_trains_on(tmp_path: 
         capture_output=True, text=True, timeout=300,
     )
     assert synth.returncode == 0, synth.stderr
-    counts = merge(tmp_path / "merged", [tmp_path / "synth"])
+    counts = merge(tmp_path / "merged", [tmp_path / "synth"]).counts
     ix = index("speech", tmp_path / "merged")
     clips = [c for split in ("train", "valid") for c in ix.clips(split)]
     assert counts["yes"] > 0 and counts[UNKNOWN] == counts["yes"]  # one take of each word per voice
@@ -151,9 +151,24 @@ def test_merge_caps_a_plentiful_word_with_the_draw_benchmarks_can_repeat(tmp_pat
         (source / word).mkdir(parents=True)
         for k in range(n):
             sf.write(source / word / f"s{k}_nohash_0.wav", np.zeros(1600, np.float32), 16_000)
-    counts = merge(tmp_path / "merged", [source], max_per_word=4)
+    counts = merge(tmp_path / "merged", [source], max_per_word=4).counts
     assert (counts["left"], counts["yes"], counts[UNKNOWN]) == (4, 3, 4)
     linked = {p.resolve() for p in (tmp_path / "merged" / "left").iterdir()}
     assert linked == {p.resolve() for p in taken(source / "left", 4)} and taken(source / "left", 4) == taken(source / "left", 4)
     assert {f"eight_{p.name}" for p in taken(source / "eight", 4)} == {p.name for p in (tmp_path / "merged" / UNKNOWN).iterdir()}
     assert len(taken(source / "yes", 4)) == 3 and len(taken(source / "left")) == 10
+
+
+def test_merge_counts_what_it_links_and_the_clips_a_name_clash_leaves_out(tmp_path: Path) -> None:
+    from train.merge import merge
+
+    runs = [tmp_path / "synth-a", tmp_path / "synth-b"]  # two synth runs name their takes alike
+    for k, run in enumerate(runs):
+        for word in ("yes", "bed"):
+            (run / word).mkdir(parents=True)
+            sf.write(run / word / "s0_nohash_0.wav", np.full(1600, 0.1 * (k + 1), np.float32), 16_000)
+    first = merge(tmp_path / "merged", runs)
+    assert (first.counts["yes"], first.counts[UNKNOWN], first.clashes) == (1, 1, 2)
+    assert (tmp_path / "merged" / "yes" / "s0_nohash_0.wav").resolve() == (runs[0] / "yes" / "s0_nohash_0.wav").resolve()
+    again = merge(tmp_path / "merged", runs[:1])  # merging again links nothing twice
+    assert (again.counts["yes"], again.counts[UNKNOWN], again.clashes) == (1, 1, 0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,25 @@ def taken(folder: Path, max_per_word: int | None = None) -> list[Path]:
     return clips
 
 
-def merge(out: Path, sources: list[Path], max_per_word: int | None = None) -> dict[str, int]:
+@dataclass(frozen=True)
+class Merged:
+    """Clips per label in the merged folder, and the clips left out because a clip of another
+    source already holds their name there (the v0.01 and v0.02 releases name a speaker's takes
+    alike; so do two `livecmd synth` runs)."""
+
+    counts: dict[str, int]
+    clashes: int
+
+
+def merge(out: Path, sources: list[Path], max_per_word: int | None = None) -> Merged:
     """Link every clip of `sources` (at most `max_per_word` of each word folder of each source)
-    into `out` in the 12-class layout; returns clips per label."""
+    into `out` in the 12-class layout. A name already linked to another file keeps its first
+    clip: the clash is counted, not hidden, so that a second synth run merged under the same
+    names is seen to add nothing. Merging again into `out` links nothing twice."""
     domain = get_domain("speech")
     out.mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(domain.test_labels, 0)
+    clashes = 0
     for label in counts:
         (out / label).mkdir(exist_ok=True)
     for source in sources:
@@ -62,10 +76,13 @@ def merge(out: Path, sources: list[Path], max_per_word: int | None = None) -> di
             for clip in taken(folder, max_per_word):
                 name = clip.name if label == folder.name else f"{folder.name}_{clip.name}"
                 link = out / label / name
-                if not link.exists():
+                if not (link.is_symlink() or link.exists()):
                     link.symlink_to(clip.resolve())
+                elif link.resolve() != clip.resolve():
+                    clashes += 1
+                    continue
                 counts[label] += 1
-    return counts
+    return Merged(counts, clashes)
 
 
 def _cut_noise(folder: Path, dest: Path, rate: int) -> int:
@@ -87,4 +104,7 @@ if __name__ == "__main__":
     parser.add_argument("sources", type=Path, nargs="+")
     parser.add_argument("--max-per-word", type=int, default=None)
     args = parser.parse_args()
-    print(merge(args.out, args.sources, args.max_per_word))
+    merged = merge(args.out, args.sources, args.max_per_word)
+    print(merged.counts)
+    if merged.clashes:
+        print(f"{merged.clashes} clips left out: a clip of an earlier source holds their name")
