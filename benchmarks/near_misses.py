@@ -2,7 +2,7 @@
 the like, said by TTS voices that training never hears, and on which command.
 
     python benchmarks/near_misses.py [--weights W ...] [--threshold T --hold-ms H] [--per-voice 2]
-        [--out runs/near-misses] [--json results.json]
+        [--out runs/near-misses] [--json results.json] [--where]
 
 A word that sounds like a command and stands alone between pauses is what the always-on
 benchmark's talk fires on most: `train.recipes.negatives` ends every paragraph of its talk with
@@ -15,6 +15,11 @@ Each group is one stream (`train.streams.build`: a word every 3 s over real kitc
 30 dB), run through listen's defaults with each weights file (or one threshold and hold for
 every word, to compare weights at one setting); a word "fires" when an event
 comes between its start (less 0.2 s) and `train.streams.LATE_S` after its end.
+
+`--where` asks which windows fire instead: each take set alone in quiet and scored at listen's
+hops, a command over the threshold (0.5 unless given) in a window that holds the whole word, and
+in one whose right edge cuts it (its head only, "down-" of "download"). A word heard whole as a
+command needs the model to learn it; one heard only by its head is the window's edge.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ sys.path.insert(0, str(REPO))
 
 from livecmd import audio  # noqa: E402
 from livecmd.domains import SAMPLE_RATE, SPEECH_COMMANDS  # noqa: E402
+from livecmd.recognizer import Recognizer  # noqa: E402
 from livecmd.weights import shipped  # noqa: E402
 from train import streams, synth  # noqa: E402
+from train.augment import word_span  # noqa: E402
 from train.recipes.negatives import NEAR_MISSES, reading_voices  # noqa: E402
 from train.voices import Voice  # noqa: E402
 
@@ -72,6 +79,44 @@ def fired(events: list[dict], truth: list[dict]) -> dict[str, dict]:
     return per_word
 
 
+def where_fired(rec: Recognizer, take: np.ndarray, threshold: float, rng: np.random.Generator) -> tuple[bool, bool]:
+    """Whether some command scores over `threshold` in a window that holds all of `take`'s word
+    (`word_span`), and in one whose right edge cuts it, the word set alone in a window's length
+    of quiet (a breath of noise, not digital zeros, which no microphone gives) on each side."""
+    start, end = word_span(take)
+    quiet = rec.window_samples
+    wave = np.concatenate([np.zeros(quiet, np.float32), take[start:end], np.zeros(quiet, np.float32)])
+    wave += rng.normal(0.0, 1e-3, wave.size).astype(np.float32)
+    rec.reset()
+    scored = rec.score(wave)
+    commands = [i for i, label in enumerate(rec.labels) if label in SPEECH_COMMANDS]
+    best = scored.scores[:, commands].max(axis=1)
+    first = scored.ends - rec.window_samples
+    word_end = quiet + end - start
+    whole = (first <= quiet) & (scored.ends >= word_end)
+    head = (first <= quiet) & (scored.ends > quiet) & (scored.ends < word_end)
+    return bool((best[whole] > threshold).any()), bool((best[head] > threshold).any())
+
+
+def where(weights: Path, clips: list[tuple[str, Path]], threshold: float, console: Console) -> dict[str, dict]:
+    """Per word: takes, and those a command fires on with the whole word in the window and with
+    only its head in it (`where_fired`)."""
+    rec = Recognizer(weights, threshold=threshold, hold_ms=0)
+    rng = np.random.default_rng(0)
+    table = Table(title=f"where {weights} hears a command over {threshold:g} in words said alone")
+    for column in ("word", "takes", "whole word in the window", "its head only"):
+        table.add_column(column, justify="right")
+    rows: dict[str, dict] = {}
+    for word, path in clips:
+        whole, head = where_fired(rec, audio.load(path), threshold, rng)
+        row = rows.setdefault(word, {"takes": 0, "whole": 0, "head": 0})
+        row.update(takes=row["takes"] + 1, whole=row["whole"] + whole, head=row["head"] + head)
+    for word, row in rows.items():
+        table.add_row(word, str(row["takes"]), str(row["whole"]), str(row["head"]))
+    console.print(table)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, action="append", help="weights to measure (default: the shipped speech model)")
@@ -82,13 +127,21 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("LIVECMD_SHARED", REPO.parent / "shared")))
     parser.add_argument("--out", type=Path, default=Path("runs/near-misses"), help="where the clips and streams go")
     parser.add_argument("--json", type=Path, help="write the counts here")
+    parser.add_argument("--where", action="store_true", help="which windows fire: the whole word or its head only (module doc)")
     args = parser.parse_args()
     console = Console()
     voices = tuple(reading_voices("bench"))
     if not voices:
         raise SystemExit("none of the benchmark's TTS voices is installed: see `livecmd synth --list`")
-    noise = audio.load(args.shared / "data" / streams.NOISE)
     groups = {"near misses the recipe says": tuple(NEAR_MISSES), "near misses it never says": UNHEARD, "commands": tuple(SPEECH_COMMANDS)}
+    if args.where:
+        order = [word for words in groups.values() for word in words]
+        clips = sorted(said(args.out / "clips", tuple(order), voices, args.per_voice, args.seed, console), key=lambda c: order.index(c[0]))
+        found = {str(w): where(w, clips, 0.5 if args.threshold is None else args.threshold, console) for w in args.weights or [shipped("speech")]}
+        if args.json:
+            args.json.write_text(json.dumps(found, indent=1) + "\n")
+        return
+    noise = audio.load(args.shared / "data" / streams.NOISE)
     built = {}  # group -> (stream path, truth): the same streams for every weights file
     for group, words in groups.items():
         mix, truth = streams.build(said(args.out / "clips", words, voices, args.per_voice, args.seed, console), noise, SAMPLE_RATE, SNR_DB, SPACING_S)

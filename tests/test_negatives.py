@@ -197,3 +197,19 @@ def test_near_miss_benchmark_counts_each_take_once_and_an_event_late_after_it() 
     counts = near_misses.fired(events, truth)
     assert counts["goal"]["said"] == 2 and counts["goal"]["any"] == 1 and counts["goal"]["labels"] == {"go": 1, "no": 1}
     assert counts["upper"] == {"said": 1, "any": 1, "labels": {"up": 1}}
+
+
+def test_near_miss_benchmark_tells_a_word_heard_whole_from_one_heard_by_its_head() -> None:
+    near_misses = load_benchmark("near_misses")
+    from livecmd import audio
+    from livecmd.recognizer import Recognizer
+    from train.augment import word_span
+
+    rec = Recognizer(None, threshold=0.5, hold_ms=0)
+    for take in ("0cb74144_nohash_0.wav", "0cb74144_nohash_1.wav"):
+        wave = audio.load(shared_data(f"speech_commands_test_set_v0.02_part_a/yes/{take}"))
+        start, end = word_span(wave)
+        said_twice = np.concatenate([wave[start:end], np.zeros(1600, np.float32), wave[start:end]])
+        # "yes" alone fires only with all of it in the window; "yes yes" already on its head (the first yes)
+        assert near_misses.where_fired(rec, wave, 0.5, np.random.default_rng(0)) == (True, False)
+        assert near_misses.where_fired(rec, said_twice, 0.5, np.random.default_rng(0)) == (True, True)
