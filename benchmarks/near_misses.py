@@ -135,8 +135,8 @@ def main() -> None:
         raise SystemExit("none of the benchmark's TTS voices is installed: see `livecmd synth --list`")
     groups = {"near misses the recipe says": tuple(NEAR_MISSES), "near misses it never says": UNHEARD, "commands": tuple(SPEECH_COMMANDS)}
     if args.where:
-        order = [word for words in groups.values() for word in words]
-        clips = sorted(said(args.out / "clips", tuple(order), voices, args.per_voice, args.seed, console), key=lambda c: order.index(c[0]))
+        clips = [c for words in groups.values()  # the streams' takes, word by word
+                 for c in sorted(said(args.out / "clips", words, voices, args.per_voice, args.seed, console), key=lambda c: words.index(c[0]))]
         found = {str(w): where(w, clips, 0.5 if args.threshold is None else args.threshold, console) for w in args.weights or [shipped("speech")]}
         if args.json:
             args.json.write_text(json.dumps(found, indent=1) + "\n")
