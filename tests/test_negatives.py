@@ -201,7 +201,6 @@ def test_near_miss_benchmark_counts_each_take_once_and_an_event_late_after_it() 
 
 def test_near_miss_benchmark_tells_a_word_heard_whole_from_one_heard_by_its_head() -> None:
     near_misses = load_benchmark("near_misses")
-    from livecmd import audio
     from livecmd.recognizer import Recognizer
     from train.augment import word_span
 
