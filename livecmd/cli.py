@@ -246,9 +246,9 @@ def custom(
 ) -> None:
     """Learn your own words from the offline TTS voices installed here (and your takes): a model
     `listen`, `eval` and `export` use as they are, with its tuned threshold and hold."""
-    from train.custom import CustomConfig, run
+    module = _train_module("train.custom", "custom")
 
-    run(CustomConfig(words=words, out=out, takes=takes, minutes=minutes, voices=voices, per_voice=per_voice, trainable=trainable, seed=seed,
+    module.run(module.CustomConfig(words=words, out=out, takes=takes, minutes=minutes, voices=voices, per_voice=per_voice, trainable=trainable, seed=seed,
                      negatives=tuple(negatives), speed=speed))
 
 

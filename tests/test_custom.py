@@ -158,6 +158,16 @@ def test_custom_refuses_bad_words_in_one_line(words: str, tmp_path: Path, monkey
     assert code == 2 and err.startswith("livecmd: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_custom_runs_from_any_folder_as_train_and_eval_do(tmp_path: Path) -> None:
+    # A user's project folder, not the checkout, and no PYTHONPATH: the checkout's train/ is found
+    # beside the installed livecmd package (it was a ModuleNotFoundError traceback).
+    env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-m", "livecmd", "custom", "--words", " , ", "--out", str(tmp_path / "w.safetensors")],
+                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("livecmd: error: give the words") and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_custom_refuses_a_voice_that_is_not_installed_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     missing = next((v for v in VOICES if not v.installed()), None)

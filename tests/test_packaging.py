@@ -80,3 +80,5 @@ def test_a_wheel_installed_in_a_fresh_venv_listens_to_the_demo_from_another_fold
     evaluate = run("eval", "--domain", "speech", "--data", str(elsewhere), "--weights", "w.safetensors")
     assert evaluate.returncode == 2 and evaluate.stdout == ""
     assert evaluate.stderr.count("\n") == 1 and "needs a checkout" in evaluate.stderr
+    custom = run("custom", "--words", "lights", "--out", "w.safetensors")
+    assert custom.returncode == 2 and custom.stderr.count("\n") == 1 and "custom needs a checkout" in custom.stderr
