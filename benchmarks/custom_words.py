@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from livecmd import audio, weights  # noqa: E402
 from livecmd.domains import SAMPLE_RATE  # noqa: E402
+from livecmd.vocabulary import label_of  # noqa: E402
 from train import streams  # noqa: E402
 from train.custom import AUDIO_SUFFIXES, CustomConfig, run  # noqa: E402
 from train.merge import taken  # noqa: E402
@@ -72,7 +73,7 @@ def split_recordings(data: Path, vocabulary: Vocabulary = VOCABULARIES["wake"]) 
     of the recordings no model here trained on."""
     takes, scored = {}, []
     for word in vocabulary.words:
-        label = word.replace(" ", "_")
+        label = label_of(word)
         folder = data / vocabulary.folder / label
         shipped = set(taken(folder, vocabulary.shipped_draw)) if vocabulary.shipped_draw else set()
         paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p not in shipped)

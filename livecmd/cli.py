@@ -218,7 +218,7 @@ def export(
 @app.command()
 def synth(
     out: str | None = typer.Option(None, "--out", metavar="DIR", help="Folder to write: WORD/SPEAKER_nohash_N.wav, 16 kHz, 1 s. Words only, no _background_noise_.", show_default=False),
-    words: str = typer.Option("", metavar="WORD,...", help="Comma-separated words. Default: Speech Commands v0.01's 30 (the 10 commands and 20 words for _unknown_).", show_default=False),
+    words: str = typer.Option("", metavar="WORD,...", help="Comma-separated words; a phrase may have spaces (its folder joins them with _, as `custom` labels it). Default: Speech Commands v0.01's 30 (the 10 commands and 20 words for _unknown_).", show_default=False),
     voices: str = typer.Option("all", metavar="all|NAME,...", help="all, or comma-separated engines (espeak-ng, mbrola, flite, festival, pico, piper) or engine:voice names from --list."),
     per_voice: int = typer.Option(5, "--per-voice", metavar="N", min=1, help="Takes per voice and word, each with its own rate, pitch, loudness and place in the second."),
     seed: int = typer.Option(0, metavar="N", min=0, help="The same seed writes the same files."),

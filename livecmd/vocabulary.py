@@ -20,6 +20,11 @@ class Phrase:
     label: str  # as a label and folder name: "smart_mirror"
 
 
+def label_of(text: str) -> str:
+    """A phrase's label and folder name: its words joined with `_` ("smart mirror" -> `smart_mirror`)."""
+    return text.replace(" ", "_")
+
+
 def parse_phrases(spec: str) -> tuple[Phrase, ...]:
     """Comma-separated words or phrases (case and extra spaces ignored, repeats dropped);
     one-line errors for an empty list or text a voice cannot read."""
@@ -31,7 +36,7 @@ def parse_phrases(spec: str) -> tuple[Phrase, ...]:
     if bad:
         raise LivecmdError(f"cannot use {', '.join(repr(t) for t in bad)}: give English words or phrases in letters, "
                            "comma-separated, e.g. --words lights,music,'smart mirror'")
-    phrases = tuple(Phrase(t, t.replace(" ", "_")) for t in texts)
+    phrases = tuple(Phrase(t, label_of(t)) for t in texts)
     clash = [p.label for p in phrases if p.label in (UNKNOWN, SILENCE)]
     if clash:
         raise LivecmdError(f"{clash[0]} is a reserved label: choose other words")

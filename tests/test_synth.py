@@ -190,10 +190,25 @@ def test_an_engine_name_selects_its_installed_voices_only() -> None:
     assert [v.name for v in synth.select_voices("festival", installed)] == ["festival:kal_diphone"]
 
 
-@pytest.mark.parametrize("words", ["Yes", "yes,,no", "_unknown_", "two words", "../etc"])
+@pytest.mark.parametrize("words", ["_unknown_", "../etc", "l1ghts", "yes,smart/mirror"])
 def test_words_that_cannot_be_folder_names_are_refused(words: str) -> None:
-    with pytest.raises(LivecmdError, match="give lower-case English words"):
+    with pytest.raises(LivecmdError, match="give English words or phrases in letters"):
         synth.parse_words(words)
+
+
+def test_words_are_read_as_custom_and_record_read_them() -> None:
+    assert synth.parse_words(" Yes,,smart   Mirror,yes") == ("yes", "smart mirror")
+
+
+@needs_espeak
+def test_a_phrase_is_said_whole_into_the_folder_of_its_label(tmp_path: Path) -> None:
+    # The layout `eval --data` and `custom --takes` read, with the label `custom` gives the phrase.
+    result = _livecmd("synth", "--out", str(tmp_path), "--words", "smart mirror,yes", "--voices", VOICE_NAMES[0], "--per-voice", "1")
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir() if p.is_dir()} == {"smart_mirror", "yes"}
+    [phrase], [word] = sorted((tmp_path / "smart_mirror").glob("*.wav")), sorted((tmp_path / "yes").glob("*.wav"))
+    voiced = [int((np.abs(sf.read(p, dtype="float32")[0]) > 0.02).sum()) for p in (phrase, word)]
+    assert voiced[0] > 1.5 * voiced[1] > 0  # two words said, not one
 
 
 def test_default_words_are_the_v001_words_with_the_ten_commands() -> None:

@@ -53,7 +53,7 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 from livecmd import audio, interrupts, weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN, get_domain
 from livecmd.errors import LivecmdError
-from livecmd.vocabulary import Phrase, parse_phrases
+from livecmd.vocabulary import Phrase, label_of, parse_phrases
 from train import streams, synth
 from train.datasets import negatives
 from train.evaluate import AUDIO_SUFFIXES
@@ -147,7 +147,7 @@ def _synthesize(out: Path, texts: Sequence[str], voices: Sequence[Voice], per_vo
     plan = synth.Plan(out=out, words=tuple(texts), voices=tuple(voices), per_voice=per_voice, seed=seed,
                       workers=len(os.sched_getaffinity(0)))
     synth.synthesize(plan, console)
-    return {t: sorted((out / t).glob("*.wav")) for t in texts}
+    return {t: sorted((out / label_of(t)).glob("*.wav")) for t in texts}
 
 
 def load_clip(path: Path) -> np.ndarray:

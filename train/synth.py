@@ -1,7 +1,8 @@
 """`livecmd synth`: a Speech Commands-style folder of words spoken by the offline TTS voices
 installed here (the table is train/voices.py).
 
-Layout, as in Speech Commands: OUT/WORD/SPEAKER_nohash_N.wav, 16 kHz mono 16-bit, exactly 1 s.
+Layout, as in Speech Commands: OUT/WORD/SPEAKER_nohash_N.wav (a phrase in the folder of its label:
+OUT/smart_mirror/), 16 kHz mono 16-bit, exactly 1 s.
 SPEAKER is a hash of the voice's underlying speaker, so a split by speaker keeps every clip of a
 voice (and of voices built from the same recording) on one side; N counts that speaker's takes
 of the word. OUT/speakers.tsv says which voice each SPEAKER and N range is. The folder holds
@@ -19,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import tempfile
 import time
 import zlib
@@ -37,6 +37,7 @@ from rich.table import Table
 from livecmd.audio import load, resample
 from livecmd.domains import DOMAINS, SAMPLE_RATE, SILENCE
 from livecmd.errors import LivecmdError
+from livecmd.vocabulary import label_of, parse_phrases
 from train.voices import ENGINES, NONFREE, VOICES, Prosody, RenderError, Voice, install_line
 
 CLIP_SAMPLES = DOMAINS["speech"].input_samples  # 1 s, as every Speech Commands clip
@@ -178,7 +179,7 @@ def _speak(plan: Plan, voice: Voice, word: str) -> tuple[int, float, list[str]]:
                 failures.append(f"{word} take {k}: {e}")
                 continue
             name = f"{speaker_id(voice)}_nohash_{clip_number(voice, k, plan.per_voice)}.wav"
-            sf.write(plan.out / word / name, clip, SAMPLE_RATE, subtype="PCM_16")
+            sf.write(plan.out / label_of(word) / name, clip, SAMPLE_RATE, subtype="PCM_16")
             written += 1
     return written, time.perf_counter() - started, failures
 
@@ -192,7 +193,7 @@ def synthesize(plan: Plan, console: Console | None = None) -> Result:
     """
     console = console or Console()
     for word in plan.words:
-        (plan.out / word).mkdir(parents=True, exist_ok=True)
+        (plan.out / label_of(word)).mkdir(parents=True, exist_ok=True)
     jobs = [(voice, word) for word in plan.words for voice in plan.voices]
     failures: dict[str, list[str]] = defaultdict(list)
     seconds: dict[str, float] = defaultdict(float)
@@ -222,17 +223,12 @@ def _write_speakers(plan: Plan) -> None:
 
 
 def parse_words(spec: str) -> tuple[str, ...]:
-    """Comma-separated words (default: `default_words()`); each becomes a folder name."""
+    """Comma-separated words or phrases (default: `default_words()`), as `livecmd custom` and
+    `record` take them (`livecmd.vocabulary`): each is written to the folder of its label
+    ("smart mirror" -> smart_mirror/), the layout `eval --data` and `custom --takes` read."""
     if not spec.strip():
         return default_words()
-    words = tuple(dict.fromkeys(w.strip() for w in spec.split(",")))
-    bad = [w for w in words if not re.fullmatch(r"[a-z][a-z'-]*", w)]
-    if bad:
-        raise LivecmdError(
-            f"cannot synthesize {', '.join(repr(w) for w in bad)}: give lower-case English words "
-            "separated by commas, e.g. --words yes,no,marvin"
-        )
-    return words
+    return tuple(p.text for p in parse_phrases(spec))
 
 
 def no_voice_message() -> str:
