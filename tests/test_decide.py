@@ -106,3 +106,40 @@ def test_a_held_score_fires_once_after_its_hold_and_a_brief_peak_never() -> None
     assert [(d.label, d.end) for d in detections] == [("yes", int(_ends(9)[6]))]  # the third window in a row, once
     _, unheld = Decider(DecideSettings(labels, (0.5, 0.5, 0.5), 1, 0, False, RATE)).update(_ends(len(scores)), scores)
     assert [d.end for d in unheld] == [int(_ends(9)[1]), int(_ends(9)[4])]  # without a hold the peak fires too
+
+
+def _peak_decider(labels=("yes", "no", "go", SILENCE), peak_windows=1, hold_windows=1, refractory_s=1.0) -> Decider:
+    return Decider(DecideSettings(labels, (0.5,) * len(labels), 1, round(refractory_s * RATE), False, RATE,
+                                  hold_windows=hold_windows, peak_windows=peak_windows))
+
+
+def test_peak_picking_fires_the_label_that_peaks_highest_once_its_score_stops_rising() -> None:
+    # "no" heard as `go` first: `go` crosses a hop before `no` peaks higher.
+    go = np.array([0.0, 0.6, 0.4, 0.2, 0.0, 0.0, 0.0])
+    no = np.array([0.0, 0.3, 0.65, 0.8, 0.7, 0.1, 0.0])
+    scores = np.stack([np.zeros_like(go), no, go, 1 - no - go], axis=1).astype(np.float32)
+    _, first = _peak_decider(peak_windows=0).update(_ends(len(go)), scores)
+    assert [(d.label, d.time - 1.0) for d in first] == [("go", pytest.approx(0.1))]  # the refractory time then silences `no`
+    _, peaked = _peak_decider().update(_ends(len(go)), scores)
+    # `no` peaks at 0.3 s and falls at 0.4 s: one event, at the window that saw the fall
+    assert [(d.label, d.time - 1.0, d.score) for d in peaked] == [("no", pytest.approx(0.4), pytest.approx(0.8))]
+
+
+def test_peak_picking_does_not_wait_on_a_saturated_score_and_fires_once_per_run() -> None:
+    # a score that creeps up by less than PEAK_RISE is a plateau; it stays above the threshold for
+    # 3 s, longer than the refractory time, and still fires once
+    yes = np.concatenate([[0.0, 0.99], np.linspace(0.991, 0.999, 29), [0.0] * 5, [0.9, 0.9, 0.0]])
+    scores = np.stack([yes, np.zeros_like(yes), np.zeros_like(yes), 1 - yes], axis=1).astype(np.float32)
+    _, detections = _peak_decider().update(_ends(len(yes)), scores)
+    assert [(d.label, d.time - 1.0) for d in detections] == [("yes", pytest.approx(0.2)), ("yes", pytest.approx(3.7))]
+
+
+def test_peak_picking_opens_a_run_that_reached_the_hold_inside_the_refractory_time_when_it_ends() -> None:
+    # `yes` fires at 0.1 s; `no` holds from 0.5 s on, inside the 1-s refractory time: with the
+    # event waiting for its peak it fires once that time is over, not never
+    yes = np.array([0.0, 0.9, 0.0, 0.0, 0.0] + [0.0] * 12)
+    no = np.array([0.0, 0.0, 0.0, 0.0, 0.0] + [0.8] * 12)
+    scores = np.stack([yes, no, np.zeros_like(yes), 1 - yes - no], axis=1).astype(np.float32)
+    _, detections = _peak_decider().update(_ends(len(yes)), scores)
+    assert [d.label for d in detections] == ["yes", "no"]
+    assert detections[1].time - detections[0].time >= 1.0

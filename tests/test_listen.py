@@ -83,6 +83,19 @@ def test_json_fast_prints_each_word_at_its_time_and_nothing_else(files: dict[str
     assert "4 detections" in summary[0] and "dropped 0.00 s" in summary[0] and "p99" in summary[0]
 
 
+def test_peak_ms_waits_for_each_words_peak_and_hears_the_same_words(files: dict[str, Path]) -> None:
+    result = _livecmd("listen", "--input", str(files["clip"]), "--weights", str(files["weights"]), "--json", "--fast", "--device", "cpu",
+                      "--peak-ms", "100")
+    assert result.returncode == 0, result.stderr
+    events = _events(result.stdout)
+    assert [e["label"] for e in events] == [label for _, label in WORDS]
+    for event, (start, _) in zip(events, WORDS):
+        # the 3-window smoothing rises for 3 hops after the word starts, then a hop without a rise
+        assert start + 0.2 < event["time"] <= start + 0.55, (event, start)
+    bad = _livecmd("listen", "--input", str(files["clip"]), "--weights", str(files["weights"]), "--peak-ms", "-1")
+    assert bad.returncode == 2 and "--peak-ms" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_paced_input_takes_real_time_and_hears_the_same(files: dict[str, Path]) -> None:
     started = time.perf_counter()
     result = _livecmd("listen", "--input", str(files["short"]), "--weights", str(files["weights"]), "--json", "--device", "cpu")
