@@ -13,8 +13,8 @@ import typer
 
 from livecmd import __version__, interrupts
 from livecmd.domains import DOMAINS
-from livecmd.stream.decide import PEAK_MS
 from livecmd.errors import LivecmdError
+from livecmd.stream.decide import PEAK_MS
 
 # The choices the help shows, as metavars: their owners (the domains table, models.ARCHS,
 # engine.ENGINES, ...) check the values and refuse others in one line, and most of them import
@@ -251,8 +251,8 @@ def custom(
     `listen`, `eval` and `export` use as they are, with its tuned threshold and hold."""
     module = _train_module("train.custom", "custom")
 
-    module.run(module.CustomConfig(words=words, out=out, takes=takes, minutes=minutes, voices=voices, per_voice=per_voice, trainable=trainable, seed=seed,
-                     negatives=tuple(negatives), speed=speed))
+    module.run(module.CustomConfig(words=words, out=out, takes=takes, minutes=minutes, voices=voices, per_voice=per_voice,
+                                   trainable=trainable, seed=seed, negatives=tuple(negatives), speed=speed))
 
 
 @app.command()

@@ -12,8 +12,8 @@ multi-label model (scene events, music tags) each label fires on its own. `_sile
 Peak picking (multi-class models, `peak_windows` > 0): a label that holds opens an event instead
 of firing at once; the event fires once the best held label's smoothed score has not risen (by
 `PEAK_RISE`) for `peak_windows` windows, as the label that peaked highest, with its peak score.
-The first label over its threshold is often not the word's (a "no" crosses as `go` a hop
-before its `no` peaks higher), and the refractory time would then silence the right one. A run
+The first label over its threshold is not always the word's (a "no" may cross as `go` a
+hop before its `no` peaks higher), and the refractory time would then silence the right one. A run
 above the threshold that holds while the refractory time of the event before runs on opens
 its event when that time is over (once per run: it must fall below before it fires again), since
 waiting for the peak moves each event, and its refractory time, later. Measured on the held-out
