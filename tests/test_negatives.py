@@ -202,7 +202,6 @@ def test_near_miss_benchmark_counts_each_take_once_and_an_event_late_after_it() 
 def test_near_miss_benchmark_tells_a_word_heard_whole_from_one_heard_by_its_head() -> None:
     near_misses = load_benchmark("near_misses")
     from livecmd.recognizer import Recognizer
-    from train.augment import word_span
 
     rec = Recognizer(None, threshold=0.5, hold_ms=0)
     for take in ("0cb74144_nohash_0.wav", "0cb74144_nohash_1.wav"):
