@@ -74,7 +74,7 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
     own = weights.listen_settings(weights.read_meta(path), path)
     return {"weights": str(path), "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "defaults": {"thresholds": dict(zip(scoring.recognizer.labels, scoring.recognizer.thresholds)),
-                         "hold_ms": own.hold_ms, "max_utterance_ms": own.max_utterance_ms},
+                         "hold_ms": own.hold_ms, "max_utterance_ms": own.max_utterance_ms, "peak_ms": own.peak_ms},
             "machine": cpu_name()}
 
 

@@ -14,7 +14,6 @@ import typer
 from livecmd import __version__, interrupts
 from livecmd.domains import DOMAINS
 from livecmd.errors import LivecmdError
-from livecmd.stream.decide import PEAK_MS
 
 # The choices the help shows, as metavars: their owners (the domains table, models.ARCHS,
 # engine.ENGINES, ...) check the values and refuse others in one line, and most of them import
@@ -85,7 +84,7 @@ def listen(
     refractory_ms: float = typer.Option(1000.0, "--refractory-ms", metavar="MS", help="No other event this soon after one (per label for multi-label models)."),
     hold_ms: float | None = typer.Option(None, "--hold-ms", metavar="MS", min=0.0, help="A score must stay above its threshold this long before it fires (brief peaks in music stay silent). \\[default: the weights' own, else 0]", show_default=False),
     max_utterance_ms: float | None = typer.Option(None, "--max-utterance-ms", metavar="MS", min=0.0, help="Fire only on a command said alone: not while the run of voice it is part of has lasted longer than this (talk in the room fires less; a command inside a sentence is missed). 0: any length. \\[default: the weights' own (the shipped speech model's: 1200), else 0]", show_default=False),
-    peak_ms: float = typer.Option(PEAK_MS, "--peak-ms", metavar="MS", min=0.0, help="Peak picking: an event waits until no score has risen for this long (100: one hop), then fires the word that peaked highest (the first word over its threshold is not always the one said): a few more commands found, about 0.1 s later. 0: fire on the first window that holds. Multi-class models only."),
+    peak_ms: float | None = typer.Option(None, "--peak-ms", metavar="MS", min=0.0, help="Peak picking: an event waits until no score has risen for this long (100: one hop), then fires the word that peaked highest (the first word over its threshold is not always the one said): a few more commands found, about 0.1 s later. 0: fire on the first window that holds. Multi-class models only. \\[default: the weights' own (the shipped speech model's: 100), else 0]", show_default=False),
     buffer_s: float = typer.Option(4.0, "--buffer-s", metavar="SECONDS", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
     engine: str = typer.Option("auto", "--engine", metavar=ENGINE, help="Inference: cached (a CPU engine that computes the rows overlapping windows share once; rounds the hop to a multiple of 81 samples, 5.06 ms), folded (the same math, each window in full, at the exact hop), torch (the model's own forward; CPU or CUDA), or auto (cached on a CPU for SampleCNN, torch otherwise)."),

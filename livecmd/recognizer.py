@@ -23,7 +23,7 @@ import numpy as np
 from livecmd import audio
 from livecmd.domains import SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
-from livecmd.stream.decide import PEAK_MS, DecideSettings, Decider, Detection, label_thresholds
+from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
 from livecmd.stream.utterance import UtteranceMeter
 
 __all__ = ["Detection", "Recognizer", "Scored", "listen"]
@@ -56,7 +56,8 @@ class Recognizer:
     lasted longer than `max_utterance_ms` (None: what the weights were tuned for, else 0: any
     length; `livecmd.stream.utterance`: commands said alone). With `peak_ms` > 0 a multi-class
     model's event waits until no score has risen for that long and fires the label that peaked
-    highest (0: the window that reaches the hold fires; `livecmd.stream.decide`). `precision`: the cached and
+    highest (0: the window that reaches the hold fires; None: what the weights were tuned with,
+    the shipped model's 100, else 0; `livecmd.stream.decide`). `precision`: the cached and
     folded engines' auto, bf16 or fp32. `threads`: torch's CPU threads, process-wide (None
     leaves torch's setting). Up to `max_batch` windows are scored in one pass.
 
@@ -66,7 +67,7 @@ class Recognizer:
     def __init__(
         self, weights: str | Path | None = None, *, threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
         device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
-        refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, peak_ms: float = PEAK_MS,
+        refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, peak_ms: float | None = None,
         precision: str = "auto", threads: int | None = None, max_batch: int = 16,
     ):
         import torch
@@ -84,7 +85,7 @@ class Recognizer:
             raise LivecmdError(f"refractory time {refractory_ms:g} ms: give 0 or more")
         if hold_ms is not None and not hold_ms >= 0:
             raise LivecmdError(f"hold {hold_ms:g} ms: give 0 (fire on the first window above the threshold) or more")
-        if not peak_ms >= 0:
+        if peak_ms is not None and not peak_ms >= 0:
             raise LivecmdError(f"peak wait {peak_ms:g} ms: give 0 (fire on the window that reaches the hold) or more, e.g. 100")
         if max_utterance_ms is not None and not max_utterance_ms >= 0:
             raise LivecmdError(f"longest utterance {max_utterance_ms:g} ms: give 0 (any length) or more, e.g. 800")
@@ -136,7 +137,7 @@ class Recognizer:
             multi_label=domain.multi_label, sample_rate=self.sample_rate,
             hold_windows=1 + round((tuned.hold_ms if hold_ms is None else hold_ms) * self.sample_rate / 1000 / self.hop),
             max_utterance_s=(tuned.max_utterance_ms if max_utterance_ms is None else max_utterance_ms) / 1000,
-            peak_windows=round(peak_ms * self.sample_rate / 1000 / self.hop),
+            peak_windows=round((tuned.peak_ms if peak_ms is None else peak_ms) * self.sample_rate / 1000 / self.hop),
         )
         self._max_batch = max_batch
         self.reset()
@@ -244,13 +245,15 @@ class Recognizer:
         return Decider(settings).update(scored.ends, scored.scores, scored.utterances)[1]
 
     def describe(self) -> str:
-        """The model as the live view names it: file, arch, domain, labels, window and hop, and
-        the longest run of voice a command may be part of when that rule is on."""
-        m = self.meta
-        alone = self._settings.max_utterance_s
+        """The model as the live view names it: file, arch, domain, labels, window and hop, the
+        longest run of voice a command may be part of when that rule is on, and peak picking's
+        wait when it is on."""
+        m, s = self.meta, self._settings
+        peak = round(1000 * s.peak_windows * self.hop / self.sample_rate) if not s.multi_label else 0
         return (f"{self.weights.name} ({m.arch}, {m.domain}, {len(m.labels)} labels, "
                 f"{self.window_samples / self.sample_rate:g} s windows every {1000 * self.hop / self.sample_rate:g} ms"
-                + (f"; commands said alone: none inside {alone:g} s of voice" if alone else "") + ")")
+                + (f"; commands said alone: none inside {s.max_utterance_s:g} s of voice" if s.max_utterance_s else "")
+                + (f"; each fired at its peak (after {peak} ms without a rise)" if peak else "") + ")")
 
 
 def listen(input: str | Path | None = None, weights: str | Path | None = None, *, realtime: bool | None = None,

@@ -177,11 +177,12 @@ class ListenSettings:
     label_thresholds: dict[str, float] = field(default_factory=dict)
     hold_ms: float = 0.0  # how long a score must stay above its threshold before it fires
     max_utterance_ms: float = 0.0  # no event within a longer run of voice (0: any; livecmd.stream.utterance)
+    peak_ms: float = 0.0  # multi-class: fire the highest peak once no score has risen this long (0: at the hold; livecmd.stream.decide)
 
 
 def listen_settings(meta: WeightsMeta, path: str | Path = "weights") -> ListenSettings:
     """The `ListenSettings` stored in `meta` (under `extra["listen"]`: `threshold`, `thresholds`
-    as {label: score}, `hold_ms`, `max_utterance_ms`); a user error naming `path` when they are no scores."""
+    as {label: score}, `hold_ms`, `max_utterance_ms`, `peak_ms`); a user error naming `path` when they are no scores."""
     stored = meta.extra.get("listen")
     if not isinstance(stored, dict):
         return ListenSettings()
@@ -193,13 +194,13 @@ def listen_settings(meta: WeightsMeta, path: str | Path = "weights") -> ListenSe
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
             raise LivecmdError(f"{path}: its tuned threshold {value!r} is not a score in (0, 1]; "
                                "give a threshold of your own (listen --threshold)")
-    spans = {key: stored.get(key, 0.0) for key in ("hold_ms", "max_utterance_ms")}
+    spans = {key: stored.get(key, 0.0) for key in ("hold_ms", "max_utterance_ms", "peak_ms")}
     for key, value in spans.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise LivecmdError(f"{path}: its tuned {key} {value!r} is not a number of milliseconds; give one of your own "
                                f"(listen --{key.replace('_', '-')})")
     return ListenSettings(float(threshold), {str(k): float(v) for k, v in per_label.items()}, float(spans["hold_ms"]),
-                          float(spans["max_utterance_ms"]))
+                          float(spans["max_utterance_ms"]), float(spans["peak_ms"]))
 
 
 def trained_on(path: str | Path, meta: WeightsMeta, folder: str | Path) -> str | None:

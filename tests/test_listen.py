@@ -96,6 +96,24 @@ def test_peak_ms_waits_for_each_words_peak_and_hears_the_same_words(files: dict[
     assert bad.returncode == 2 and "--peak-ms" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_the_peak_wait_the_weights_carry_is_the_default_and_peak_ms_overrides_it(files: dict[str, Path]) -> None:
+    def times(path: Path, *args: str) -> list[float]:
+        result = _livecmd("listen", "--input", str(files["clip"]), "--weights", str(path), "--json", "--fast", "--device", "cpu", *args)
+        assert result.returncode == 0, result.stderr
+        events = _events(result.stdout)
+        assert [e["label"] for e in events] == [label for _, label in WORDS]
+        return [e["time"] for e in events]
+
+    loaded = weights.load(files["weights"])
+    peaked = weights.save(files["root"] / "peaked.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"peak_ms": 100}}))
+    at_hold, at_peak = times(files["weights"]), times(files["weights"], "--peak-ms", "100")
+    assert all(p > h for p, h in zip(at_peak, at_hold))  # the tones' scores rise for hops after they cross
+    assert times(peaked) == at_peak and times(peaked, "--peak-ms", "0") == at_hold
+    bad = weights.save(files["root"] / "bad-peak.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"peak_ms": "soon"}}))
+    result = _livecmd("listen", "--input", str(files["short"]), "--weights", str(bad), "--json", "--fast")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "--peak-ms" in result.stderr
+
+
 def test_paced_input_takes_real_time_and_hears_the_same(files: dict[str, Path]) -> None:
     started = time.perf_counter()
     result = _livecmd("listen", "--input", str(files["short"]), "--weights", str(files["weights"]), "--json", "--device", "cpu")

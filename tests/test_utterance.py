@@ -156,6 +156,8 @@ def test_the_view_names_the_rule_and_a_music_tagger_refuses_it(tmp_path: Path) -
 
     assert "commands said alone: none inside 1.2 s of voice" in Recognizer(threads=1).describe()
     assert "said alone" not in Recognizer(threads=1, max_utterance_ms=0).describe()
+    assert "each fired at its peak (after 101 ms without a rise)" in Recognizer(threads=1).describe()  # the shipped wait, one hop
+    assert "peak" not in Recognizer(threads=1, peak_ms=0).describe()
     tagger = random_weights(tmp_path / "mtat.safetensors", "mtat", "samplecnn")
     with pytest.raises(LivecmdError, match="for spoken commands: a mtat model tags sounds"):
         Recognizer(tagger, max_utterance_ms=1000)

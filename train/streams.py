@@ -183,12 +183,14 @@ class Scoring:
                 "commands": len(self.commands), "found": found, "false": false, "kinds": kinds}
 
 
-def score(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any]) -> Scoring:
+def score(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
+          peak_ms: float | None = None) -> Scoring:
     """The `Scoring` of the command stream `mix` (written to a file and scored as `listen
-    --input` reads one) and of `negatives` (`train.datasets.negatives.Recording`s)."""
+    --input` reads one) and of `negatives` (`train.datasets.negatives.Recording`s), to be decided
+    with listen's `peak_ms` (None: the weights' own)."""
     from livecmd.recognizer import Recognizer
 
-    recognizer = Recognizer(weights, threads=1)
+    recognizer = Recognizer(weights, threads=1, peak_ms=peak_ms)
     with tempfile.TemporaryDirectory() as tmp:
         stream = Path(tmp) / "stream.wav"
         sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")
@@ -208,15 +210,17 @@ def per_hour(row: dict[str, Any]) -> dict[str, Any]:
 def tune_operating_point(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
                          thresholds: Sequence[float], holds: Sequence[float],
                          label_steps: Sequence[float] = (), false_per_command: float = FALSE_PER_COMMAND,
-                         max_utterance_ms: float = 0.0) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+                         max_utterance_ms: float = 0.0, peak_ms: float | None = None,
+                         ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """listen's operating point: the threshold and hold (`listen --threshold --hold-ms`) of
     `choose` (with the stream's budget `false_per_command`) over every pair of `thresholds` and
     `holds`, then, while the negatives are over their budgets, single labels' thresholds raised
     to one of `label_steps` (`raise_labels`). Returns the chosen row, the grid's rows and the
     raising's steps, each row {threshold, hold_ms[, thresholds], commands, found, false,
     per_hour: {kind: false activations an hour}}, all with listen's `max_utterance_ms` (0: any
-    length). The shipped model's recipe and `livecmd custom` both tune here."""
-    scoring = score(mix, truth, weights, negatives)
+    length) and `peak_ms` (None: the weights' own). The shipped model's recipe and `livecmd
+    custom` both tune here."""
+    scoring = score(mix, truth, weights, negatives, peak_ms)
     rows = [per_hour(scoring.row(t, h, None, max_utterance_ms)) for h in holds for t in thresholds]
     best = choose(rows, false_per_command)
     steps = raise_labels(scoring, best, rows, label_steps, false_per_command, max_utterance_ms) if label_steps else []

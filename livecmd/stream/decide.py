@@ -18,7 +18,9 @@ above the threshold that holds while the refractory time of the event before run
 its event when that time is over (once per run: it must fall below before it fires again), since
 waiting for the peak moves each event, and its refractory time, later. Measured on the held-out
 stream at the shipped defaults: 2 more of its 94 commands found, no more false events
-(docs/performance.md). It costs `peak_windows` hops of latency, more while a score rises.
+(docs/performance.md, "Peak picking"). It costs `peak_windows` hops of latency, more while a
+score rises. Weights carry their wait (`livecmd.weights.ListenSettings.peak_ms`): the shipped
+speech model's is 100 ms, one hop; weights without one fire at the hold.
 """
 
 from __future__ import annotations
@@ -33,13 +35,6 @@ from livecmd.errors import LivecmdError
 
 QUIET_LABELS = (SILENCE, UNKNOWN)
 DEFAULT_THRESHOLD = 0.5  # for weights that carry no tuned threshold of their own
-PEAK_MS = 0.0
-"""listen --peak-ms: 0 fires on the window that reaches the hold; more (100: one hop at listen's
-default hop) waits for the peak. Off by default: with 100 the held-out stream gives 1-2 more of
-its 94 commands at each threshold and hold (79 at the shipped defaults) and 1 more talk event
-in 0.78 h, for 0.1 s more latency at the median (0.2 s at the 90th percentile, 0.3 s at most);
-the shipped weights' tuning rows (their metadata) and custom's figures were measured without
-it, and turning it on by default means re-tuning them (docs/performance.md, "Peak picking")."""
 PEAK_RISE = 0.01  # a smaller rise of the same label's score is a plateau: a saturated score does not hold its event open
 
 

@@ -25,7 +25,6 @@ from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
 from livecmd.sinks import JsonLines, LiveView, Sink, Update
 from livecmd.stream import sources
-from livecmd.stream.decide import PEAK_MS
 from livecmd.stream.ring import Ring
 
 if TYPE_CHECKING:  # the recognizer imports torch, which `listen` loads only after checking its input
@@ -61,7 +60,7 @@ class ListenOptions:
     refractory_ms: float = 1000.0  # no second event this soon after one
     hold_ms: float | None = None  # the smoothed score must stay above the threshold this long; None = the weights' own
     max_utterance_ms: float | None = None  # no event within a longer run of voice (0: any length); None = the weights' own
-    peak_ms: float = PEAK_MS  # multi-class: fire the highest peak once no score has risen this long (0: at the hold)
+    peak_ms: float | None = None  # multi-class: fire the highest peak once no score has risen this long (0: at the hold); None = the weights' own
     buffer_s: float = BUFFER_SECONDS  # ring capacity: how far the reader may fall behind before audio drops
     max_batch: int = 16  # windows scored at once when several are waiting
     duration: float | None = None  # stop after this many seconds of audio

@@ -3,7 +3,7 @@ file, with its measured figures inside.
 
     python -m train.recipes.ship WEIGHTS SHARED_DATA weights/speech-samplecnn.safetensors
         [--negatives NEG/train] [--hours 0.25] [--thresholds 0.5,...] [--holds 0,...]
-        [--label-steps 0.6,...] [--max-utterance-ms 1200]
+        [--label-steps 0.6,...] [--max-utterance-ms 1200] [--peak-ms 100]
 
 SHARED_DATA is the folder of real audio (../shared/data). Two measurements, both stored in the
 weights' metadata (the model card quotes them and the tests re-measure them):
@@ -20,8 +20,9 @@ weights' metadata (the model card quotes them and the tests re-measure them):
    and `listen.hold_ms`, the defaults of `livecmd listen` with these weights; while the
    negatives stay over their budgets, the thresholds of the words they fire most are raised one
    at a time to one of `--label-steps` (`train.streams.raise_labels`), as `listen.thresholds`.
-   All of it with `--max-utterance-ms` (`livecmd.stream.utterance`), stored as
-   `listen.max_utterance_ms`: a setting, not tuned (the recipe says why it is what it is).
+   All of it with `--max-utterance-ms` (`livecmd.stream.utterance`) and `--peak-ms`
+   (`livecmd.stream.decide`: peak picking), stored as `listen.max_utterance_ms` and
+   `listen.peak_ms`: settings, not tuned (the recipe says why they are what they are).
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ TRAINING_DATA = (
 
 def ship(trained: Path, data: Path, out: Path, negative_folder: Path | None = None, hours: float = 0.25,
          thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9), holds: tuple[float, ...] = (0.0,),
-         label_steps: tuple[float, ...] = (), max_utterance_ms: float = 0.0) -> dict:
+         label_steps: tuple[float, ...] = (), max_utterance_ms: float = 0.0, peak_ms: float = 0.0) -> dict:
     result = evaluate("speech", data / streams.PART_A, trained, split="valid", amp="off")
     mix, truth = streams.tuning_stream(data)
     drawn = negatives.draw(negatives.find([negative_folder]).recordings, hours) if negative_folder else []
     best, tuning, raised = streams.tune_operating_point(mix, truth, trained, drawn, thresholds, holds, label_steps,
-                                                        max_utterance_ms=max_utterance_ms)
+                                                        max_utterance_ms=max_utterance_ms, peak_ms=peak_ms)
     loaded = weights.load(trained)
     metrics = {
         **loaded.meta.metrics,
@@ -67,6 +68,7 @@ def ship(trained: Path, data: Path, out: Path, negative_folder: Path | None = No
         "threshold": best["threshold"],
         "hold_ms": best["hold_ms"],
         "max_utterance_ms": max_utterance_ms,
+        "peak_ms": peak_ms,
         "thresholds": best.get("thresholds", {}),
         "tuned_on": f"listen --fast on {len(truth)} words of {len({t['speaker'] for t in truth})} held-out part A speakers "
                     f"(not the demo's) over real noise at 20 dB; most commands found with at most "
@@ -92,10 +94,12 @@ def main() -> None:
     parser.add_argument("--label-steps", default="", help="per-label thresholds to raise words to while the negatives are over budget")
     parser.add_argument("--max-utterance-ms", type=float, default=0.0,
                         help="listen's longest run of voice a command may be part of (0: any length), stored with the rest and tuned under")
+    parser.add_argument("--peak-ms", type=float, default=0.0,
+                        help="listen's peak picking wait (0: fire at the hold), stored with the rest and tuned under")
     args = parser.parse_args()
     ship(args.trained, args.data, args.out, args.negatives, args.hours,
          tuple(float(t) for t in args.thresholds.split(",")), tuple(float(h) for h in args.holds.split(",")),
-         tuple(float(t) for t in args.label_steps.split(",") if t), args.max_utterance_ms)
+         tuple(float(t) for t in args.label_steps.split(",") if t), args.max_utterance_ms, args.peak_ms)
 
 
 if __name__ == "__main__":

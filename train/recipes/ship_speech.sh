@@ -110,6 +110,11 @@ python -m train.average "$work/room-mean.safetensors" "$work/talk-mean.safetenso
 # Commands said alone (--max-utterance-ms 1200, livecmd.stream.utterance): no event inside a run
 # of voice longer than 1.2 s. The value is the shortest that costs none of the tuning stream's
 # commands at 20 and 30 dB and one of 94 at 40 dB, where its 1-s clips' own noise lengthens
-# them (1.0 s cost 1 and 2); see docs/performance.md "Commands said alone".
+# them (1.0 s cost 1 and 2); see docs/performance.md "Commands said alone". Peak picking
+# (--peak-ms 100, livecmd.stream.decide: each event fires the word that peaked highest, one hop
+# after its score stops rising): at every threshold and hold of the grid it found 0-2 more of the
+# tuning stream's commands with the same false events, for 0.1 s more latency at the median; 100
+# is one hop, the shortest wait (docs/performance.md "Peak picking").
 python -m train.recipes.ship "$work/room-mean.safetensors" "$data" "$repo/weights/speech-samplecnn.safetensors" \
-  --negatives "$work/negatives/train" --hours 1.0 --holds 0,100,200,300 --label-steps 0.6,0.7,0.8,0.9,0.95 --max-utterance-ms 1200
+  --negatives "$work/negatives/train" --hours 1.0 --holds 0,100,200,300 --label-steps 0.6,0.7,0.8,0.9,0.95 --max-utterance-ms 1200 \
+  --peak-ms 100
