@@ -135,6 +135,7 @@ def train(
     cut_words: float = typer.Option(0.0, "--cut-words", min=0.0, max=1.0, metavar="P", help="Speech augmentation (12-class data): this share of words is cut by the window's edge and trained as _unknown_, so that listen waits for whole words."),
     speed: float = typer.Option(0.0, "--speed", min=0.0, max=0.5, metavar="P", help="Speech augmentation: every window played 1 ± up to P times as fast (pitch and formants move with it: voices the data does not have), e.g. 0.15."),
     room: float = typer.Option(0.0, "--room", min=0.0, max=1.0, metavar="P", help="Speech augmentation: with probability P each window is said in a random room (reverberation 0.15-0.6 s), and with P again heard through a random microphone band, at its own level, e.g. 0.5."),
+    quiet_db: float = typer.Option(12.0, "--quiet-db", min=0.0, metavar="DB", help="Speech augmentation: every window played at a random gain from this many dB softer to 6 dB louder than its clip (a far or quiet microphone), e.g. 36."),
     input_samples: int | None = typer.Option(None, "--input-samples", metavar="N", min=27, help="Window length in samples, for quick trials. \\[default: the paper's for the domain]", show_default=False),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", metavar="MINUTES", min=0.0, help="Also save the resumable checkpoint this often within an epoch."),
     keep_epochs: bool = typer.Option(False, "--keep-epochs", metavar="", help="Also write each epoch's weights as epoch-N.safetensors (average them with `python -m train.average`)."),
@@ -154,7 +155,7 @@ def train(
     outcome = run_train(TrainConfig(
         domain=domain, data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         out=out, resume=resume, device=device, amp=amp, workers=workers, seed=seed, cache=cache, augment=augment, shift_ms=shift_ms,
-        whole_words=whole_words, cut_words=cut_words, speed=speed, room=room, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
+        whole_words=whole_words, cut_words=cut_words, speed=speed, room=room, quiet_db=quiet_db, input_samples=input_samples, checkpoint_minutes=checkpoint_minutes, init=init, keep_epochs=keep_epochs,
         negatives=tuple(negatives), negatives_share=negatives_share,
         epoch_windows=epoch_windows, train_splits=train_splits, valid_from=valid_from, lr_scale=lr_scale, sync_bn=sync_bn,
     ))

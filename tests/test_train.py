@@ -327,6 +327,24 @@ def test_shift_whole_word_and_cut_word_options_set_the_augmentation() -> None:
     assert stream_like.whole_words and stream_like.cut_words == 0.2 and stream_like.speed == 0.15 and stream_like.room == 0.5
 
 
+def test_quiet_db_plays_windows_as_soft_as_a_far_microphone() -> None:
+    from train.augment import augment
+    from train.fit import augmentation_for
+
+    word = (0.1 * np.sin(np.linspace(0, 2000, 16000))).astype(np.float32)
+
+    def levels_db(config: object) -> np.ndarray:
+        settings = augmentation_for(config)
+        rng = np.random.default_rng(0)
+        out = [augment(word, rng, [], settings) for _ in range(300)]
+        return np.array([20 * np.log10(np.sqrt(np.mean(x**2)) / np.sqrt(np.mean(word**2))) for x in out])
+
+    default = levels_db(_config("speech", Path("data"), Path("run"), shift_ms=0.0))  # no shift: the level is the gain's alone
+    quiet = levels_db(_config("speech", Path("data"), Path("run"), shift_ms=0.0, quiet_db=36.0))
+    assert -12.01 < default.min() < -11 and default.max() < 6.01  # the recipe's -12 to +6 dB
+    assert -36.01 < quiet.min() < -34 and quiet.max() > 5 and np.mean(quiet < -12) > 0.5
+
+
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()

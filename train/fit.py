@@ -79,6 +79,7 @@ class TrainConfig:
     cut_words: float = 0.0  # speech augmentation: this share of words cut by the window's edge, as _unknown_
     speed: float = 0.0  # speech augmentation: every window played 1 ± up to this many times as fast
     room: float = 0.0  # speech augmentation: every window in a random room and through a random microphone band, each this often
+    quiet_db: float = 12.0  # speech augmentation: every window played at a random gain from -quiet_db to +6 dB
     input_samples: int | None = None  # None: the domain's (the paper's); shorter for quick trials
     checkpoint_minutes: float = 10.0  # also save `last` mid-epoch this often
     init: Path | None = None  # start from these weights (fine-tuning) instead of a random draw
@@ -93,9 +94,9 @@ class TrainConfig:
 
 
 # What a resumed run keeps from the run it continues (the rest may change between sessions).
-_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "whole_words", "cut_words", "speed", "room",
+_RUN_SETTINGS = ("domain", "arch", "batch_size", "lr", "optimizer", "seed", "augment", "shift_ms", "whole_words", "cut_words", "speed", "room", "quiet_db",
                  "input_samples", "epoch_windows", "train_splits", "valid_from", "lr_scale", "negatives_share")
-_OLDER_RUNS = {"epoch_windows": "random", "train_splits": "train", "speed": 0.0, "room": 0.0}  # what runs from before these settings did
+_OLDER_RUNS = {"epoch_windows": "random", "train_splits": "train", "speed": 0.0, "room": 0.0, "quiet_db": 12.0}  # what runs from before these settings did
 LR_SCALES = ("linear", "none")
 
 
@@ -371,7 +372,7 @@ def augmentation_for(config: TrainConfig) -> Augmentation:
     the domain's window, so a shorter trial window (--input-samples) shifts in proportion."""
     domain = get_domain(config.domain)
     return Augmentation(max_shift=config.shift_ms * domain.sample_rate / 1000 / domain.input_samples, whole_words=config.whole_words, cut_words=config.cut_words,
-                        speed=config.speed, room=config.room)
+                        speed=config.speed, room=config.room, gain_db=(-config.quiet_db, 6.0))
 
 
 def _initial_state(config: TrainConfig, domain: str, labels: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -477,7 +478,7 @@ def _scalars(result: dict[str, Any]) -> dict[str, Any]:
 
 def _meta(config: TrainConfig, domain: Any, labels: tuple[str, ...], window: int, ix: Any,
           best: dict[str, Any]) -> weights.WeightsMeta:
-    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "whole_words", "cut_words", "speed", "room",
+    recipe = {k: getattr(config, k) for k in ("optimizer", "lr", "batch_size", "amp", "augment", "shift_ms", "whole_words", "cut_words", "speed", "room", "quiet_db",
                                               "seed", "epoch_windows", "train_splits", "valid_from", "lr_scale")}
     if config.negatives:
         recipe["negatives"] = [str(p) for p in config.negatives]
