@@ -24,6 +24,7 @@ from livecmd import audio
 from livecmd.domains import SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
+from livecmd.stream.level import LevelControl
 from livecmd.stream.utterance import UtteranceMeter
 
 __all__ = ["Detection", "Recognizer", "Scored", "listen"]
@@ -57,7 +58,9 @@ class Recognizer:
     length; `livecmd.stream.utterance`: commands said alone). With `peak_ms` > 0 a multi-class
     model's event waits until no score has risen for that long and fires the label that peaked
     highest (0: the window that reaches the hold fires; None: what the weights were tuned with,
-    the shipped model's 100, else 0; `livecmd.stream.decide`). `precision`: the cached and
+    the shipped model's 100, else 0; `livecmd.stream.decide`). `agc`: automatic gain control for
+    a domain that has one (speech: soft audio brought up to the level the model knows;
+    `livecmd.stream.level`). `precision`: the cached and
     folded engines' auto, bf16 or fp32. `threads`: torch's CPU threads, process-wide (None
     leaves torch's setting). Up to `max_batch` windows are scored in one pass.
 
@@ -68,7 +71,7 @@ class Recognizer:
         self, weights: str | Path | None = None, *, threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
         device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
         refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, peak_ms: float | None = None,
-        precision: str = "auto", threads: int | None = None, max_batch: int = 16,
+        agc: bool = True, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
     ):
         import torch
 
@@ -139,6 +142,7 @@ class Recognizer:
             max_utterance_s=(tuned.max_utterance_ms if max_utterance_ms is None else max_utterance_ms) / 1000,
             peak_windows=round((tuned.peak_ms if peak_ms is None else peak_ms) * self.sample_rate / 1000 / self.hop),
         )
+        self._agc_dbfs = domain.agc_target_dbfs if agc else None
         self._max_batch = max_batch
         self.reset()
 
@@ -147,7 +151,9 @@ class Recognizer:
         sample fed is stream time 0."""
         self._decider = Decider(self._settings)
         self._meter = UtteranceMeter(self.sample_rate, self.window_samples)
-        self._samples = np.zeros(0, dtype=np.float32)  # stream samples from `_start` on
+        self._level = LevelControl(self._agc_dbfs, self.sample_rate) if self._agc_dbfs is not None else None
+        self._frames_from = 0  # the stream sample gain control counts its frames from (0, or the end of the last gap)
+        self._samples = np.zeros(0, dtype=np.float32)  # stream samples from `_start` on, gained
         self._start = 0
         self._next_end = self.window_samples  # the end of the next window to score
         self.scores: np.ndarray = np.zeros(len(self.labels), dtype=np.float32)
@@ -156,12 +162,21 @@ class Recognizer:
     @property
     def position(self) -> int:
         """Samples of stream time fed (or skipped) so far."""
-        return self._start + len(self._samples)
+        return self._start + len(self._samples) + (self._level.pending if self._level else 0)
 
     @property
     def next_end(self) -> int:
-        """The stream sample at which the next window is complete: feeding less scores nothing."""
-        return self._next_end
+        """The stream sample at which the next window is complete: feeding less scores nothing
+        (with gain control, the end of the 10-ms frame that holds the window's last sample)."""
+        if self._level is None:
+            return self._next_end
+        frame = self._level.frame
+        return self._frames_from + -(-(self._next_end - self._frames_from) // frame) * frame
+
+    @property
+    def gain_db(self) -> float:
+        """The gain control's gain on the newest audio, dB (0 without gain control)."""
+        return self._level.gain_db if self._level else 0.0
 
     def feed(self, samples: np.ndarray) -> list[Detection]:
         """Add `samples` (float32 mono at `sample_rate`, any length) to the stream and return the
@@ -173,10 +188,10 @@ class Recognizer:
         chunk = np.asarray(samples, dtype=np.float32)
         if chunk.ndim != 1:
             raise LivecmdError(f"feed mono samples, shape (samples,), not {chunk.shape}: mix channels first (livecmd.audio.to_mono)")
-        self._samples = np.concatenate([self._samples, chunk])
-        self._meter.feed(chunk)
+        self._meter.feed(chunk)  # the meter measures voice over its own noise floor: at any level
+        self._samples = np.concatenate([self._samples, self._level.process(chunk) if self._level else chunk])
         length, hop = self.window_samples, self.hop
-        count = max(0, (self.position - self._next_end) // hop + 1)
+        count = max(0, (self._start + len(self._samples) - self._next_end) // hop + 1)
         ends = self._next_end + hop * np.arange(count, dtype=np.int64)
         parts, detections = [], []
         utterances = self._meter.lengths(ends)
@@ -205,8 +220,9 @@ class Recognizer:
     def end_silence(self, samples: int) -> int:
         """Samples of silence that, after a stream of `samples`, let its last word be heard
         whole: a window less a hop, so the last samples reach the last window's far end, or
-        what a stream shorter than a window lacks to fill one."""
-        return max(self.window_samples - self.hop, self.window_samples - samples)
+        what a stream shorter than a window lacks to fill one (and a frame more for gain control,
+        which holds back the last samples of a frame until it is whole)."""
+        return max(self.window_samples - self.hop, self.window_samples - samples) + (self._level.frame if self._level else 0)
 
     def skip(self, samples: int) -> None:
         """`samples` of the stream were lost (a reader that fell behind): the windows that needed
@@ -214,6 +230,9 @@ class Recognizer:
         same grid of window ends."""
         gap_end = self.position + samples
         self._meter.skip(samples)
+        if self._level is not None:  # the samples waiting for the rest of their frame go with the gap
+            self._level.skip()
+            self._frames_from = gap_end
         self._samples = np.zeros(0, dtype=np.float32)
         self._start = gap_end
         if self._next_end - self.window_samples < gap_end:

@@ -38,8 +38,8 @@ when the terminal is not tall enough for them."""
 class Update:
     """One pass of the listen loop: the newest window's smoothed scores (labels,), the input
     level in dBFS, the stream time reached in seconds, the new detections with each one's
-    latency in ms, the decision latency (p50, p99) in ms of recent windows, and the seconds of
-    audio dropped so far."""
+    latency in ms, the decision latency (p50, p99) in ms of recent windows, the seconds of
+    audio dropped so far, and the gain control's gain in dB (`livecmd.stream.level`)."""
 
     scores: np.ndarray
     level_db: float
@@ -48,6 +48,7 @@ class Update:
     latencies_ms: Sequence[float]
     latency_ms: tuple[float, float] | None
     dropped_s: float
+    gain_db: float = 0.0
 
 
 class Sink(Protocol):
@@ -104,6 +105,7 @@ class LiveView:
         self.console = console or Console()
         self.scores = np.zeros(len(self.labels), dtype=np.float32)
         self.level_db = LEVEL_FLOOR_DB
+        self.gain_db = 0.0
         self.stream_s = 0.0
         self.latency_ms: tuple[float, float] | None = None  # (p50, p99)
         self.dropped_s = 0.0
@@ -116,6 +118,7 @@ class LiveView:
         """Take the newest numbers; redraw when the last redraw is old enough."""
         self.scores = np.asarray(update.scores, dtype=np.float32)
         self.level_db = update.level_db
+        self.gain_db = update.gain_db
         self.stream_s = update.stream_s
         self.detections.extend(zip(update.detections, update.latencies_ms))
         self.latency_ms = update.latency_ms
@@ -163,7 +166,8 @@ class LiveView:
         grid.add_column(overflow="fold")  # long names wrap rather than being cut
         level = (min(max(self.level_db, LEVEL_FLOOR_DB), 0.0) - LEVEL_FLOOR_DB) / -LEVEL_FLOOR_DB
         meter = Table.grid(padding=(0, 1))
-        meter.add_row(ProgressBar(total=1.0, completed=level, width=24), Text(f"{self.level_db:6.1f} dBFS"))
+        gain = f"  gain +{self.gain_db:.0f} dB" if self.gain_db >= 0.5 else ""  # a quiet microphone brought up
+        meter.add_row(ProgressBar(total=1.0, completed=level, width=24), Text(f"{self.level_db:6.1f} dBFS{gain}"))
         latency = "–" if self.latency_ms is None else f"p50 {self.latency_ms[0]:.1f} ms  p99 {self.latency_ms[1]:.1f} ms"
         timing = Text(f"{self.stream_s:.1f} s   latency {latency}   dropped ")
         timing.append(f"{self.dropped_s:.2f} s", style="bold red" if self.dropped_s else "")

@@ -138,7 +138,8 @@ def test_a_late_reader_at_the_smallest_ring_reads_only_whole_windows_of_the_stre
     """The ring holds one window and one hop; the writer runs far ahead of a slow engine, so the
     ring wraps between the reader's looks. Every window scored must be the stream's own samples
     at its end (never torn, never empty), and the audio given up is counted."""
-    rec = livecmd.Recognizer(tones, device="cpu", engine="folded", hop_ms=100, max_batch=4)
+    # no gain control: each window must hold the stream's own samples (tests/test_level.py gains them)
+    rec = livecmd.Recognizer(tones, device="cpu", engine="folded", hop_ms=100, max_batch=4, agc=False)
     wave = np.arange(40 * RATE, dtype=np.float32) / (40 * RATE)  # each sample says where it is
     ring = Ring(rec.window_samples + rec.hop)
     windows: list[np.ndarray] = []

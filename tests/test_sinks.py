@@ -42,8 +42,10 @@ def test_live_view_shows_labels_scores_detections_latency_dropped_device_and_mod
     assert "0.81" in text and "11.90" in text and "14.2" in text  # the detection: time, confidence, latency
     assert "p50 12.5 ms" in text and "p99 31.0 ms" in text
     assert "dropped 0.25 s" in text
-    assert "-23.4 dBFS" in text and "12.3 s" in text
+    assert "-23.4 dBFS" in text and "12.3 s" in text and "gain" not in text
     assert "cpu; input mic" in text and "speech.safetensors (samplecnn)" in text
+    view.show(Update(np.asarray([0.1, 0.1, 0.8], dtype=np.float32), -52.0, 13.0, [], [], (12.5, 31.0), 0.25, gain_db=24.4))
+    assert "-52.0 dBFS  gain +24 dB" in _text(view.console, view.render())  # a quiet microphone, brought up
 
 
 def test_live_view_of_fifty_tags_shows_the_highest_scores() -> None:

@@ -107,14 +107,15 @@ def tuning_stream(data: Path, snr_db: float = 20.0, seed: int = 0) -> tuple[np.n
                  source_root=data)
 
 
-def detect(stream: Path, weights: Path, threshold: float | None = None, hold_ms: float | None = None) -> list[dict[str, Any]]:
+def detect(stream: Path, weights: Path, threshold: float | None = None, hold_ms: float | None = None,
+           agc: bool = True) -> list[dict[str, Any]]:
     """The events of `livecmd listen --input STREAM --json --fast --weights W [--threshold T]
-    [--hold-ms H]` (None: the weights' own), run in this process with the default settings otherwise."""
+    [--hold-ms H] [--no-agc]` (None: the weights' own), run in this process with the default settings otherwise."""
     from livecmd.stream.listen import ListenOptions, listen
 
     out = io.StringIO()
     listen(ListenOptions(input=stream, fast=True, json=True, weights=weights, thresholds=() if threshold is None else (str(threshold),),
-                         hold_ms=hold_ms), out=out, err=io.StringIO())
+                         hold_ms=hold_ms, agc=agc), out=out, err=io.StringIO())
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 

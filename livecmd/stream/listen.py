@@ -61,6 +61,7 @@ class ListenOptions:
     hold_ms: float | None = None  # the smoothed score must stay above the threshold this long; None = the weights' own
     max_utterance_ms: float | None = None  # no event within a longer run of voice (0: any length); None = the weights' own
     peak_ms: float | None = None  # multi-class: fire the highest peak once no score has risen this long (0: at the hold); None = the weights' own
+    agc: bool = True  # automatic gain control for a domain that has one (speech): soft audio brought up (livecmd.stream.level)
     buffer_s: float = BUFFER_SECONDS  # ring capacity: how far the reader may fall behind before audio drops
     max_batch: int = 16  # windows scored at once when several are waiting
     duration: float | None = None  # stop after this many seconds of audio
@@ -127,7 +128,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     recognizer = Recognizer(
         options.weights, threshold=every, thresholds=per_label, device=options.device, engine=options.engine,
         hop_ms=options.hop_ms, smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms, hold_ms=options.hold_ms,
-        max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, precision=options.precision, threads=options.threads,
+        max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, precision=options.precision, threads=options.threads,
         max_batch=options.max_batch,
     )
     rate, length = recognizer.sample_rate, recognizer.window_samples
@@ -262,6 +263,7 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
                 latencies_ms=[by_end[d.end] for d in scored.detections],
                 latency_ms=tuple(np.percentile(totals.latency_ms[-RECENT_LATENCIES:], [50, 99])),
                 dropped_s=ring.dropped / rate,
+                gain_db=recognizer.gain_db,
             )
     finally:
         source.stop()

@@ -1,0 +1,95 @@
+"""A quieter microphone: how much of what `livecmd listen` hears survives a lower input level.
+
+    python benchmarks/quiet_microphone.py [--weights W ...] [--gains-db 0,-10,-20,-30] [--shared ../shared]
+
+Speech Commands clips were recorded close to laptop and phone microphones; a microphone across
+the room, or one whose input gain is low, gives the same words 10-30 dB softer. The clips' own
+levels vary too, but training only played them 12 dB softer at most (`train.augment`), and a
+raw-waveform network is not level-invariant by construction (its first convolutions and batch
+norms see the samples' scale). Two measurements at each gain, each weights file at its own
+listen defaults:
+
+- clip accuracy on part A's held-out speakers (`livecmd eval --split valid`'s 279 clips), each
+  clip's centred window scaled by the gain, fp32: the model alone;
+- the held-out command stream of `train.streams.tuning_stream` (94 commands of 7 speakers over
+  kitchen noise at 20 dB, peaking at 0.9, i.e. -1 dBFS) scaled by the gain as a whole, through
+  `livecmd listen --json --fast` (noise and words alike: the room is just as much quieter):
+  commands found and false events, with listen's automatic gain control (`livecmd.stream.level`)
+  and without it (`--no-agc`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from livecmd import audio, weights  # noqa: E402
+from livecmd.domains import SPEECH_COMMANDS, get_domain  # noqa: E402
+from train import streams  # noqa: E402
+from train.datasets import load  # noqa: E402
+
+
+def clip_accuracy(path: Path, clips: list, gains_db: list[float]) -> list[float]:
+    """Accuracy of the weights at `path` on `clips` (one centred window each, as `livecmd eval`
+    reads a 1-s clip) at each gain."""
+    loaded = weights.load(path, torch.device("cpu"))
+    model, labels = loaded.model.eval(), list(loaded.meta.labels)
+    windows = torch.from_numpy(np.stack([audio.fit(audio.load(c.path, 16000), loaded.meta.input_samples) for c in clips]))
+    truth = [labels.index(c.labels[0]) for c in clips]
+    accuracy = []
+    for gain_db in gains_db:
+        with torch.no_grad():
+            guess = model(windows * np.float32(10 ** (gain_db / 20))).argmax(-1).tolist()
+        accuracy.append(sum(g == t for g, t in zip(guess, truth)) / len(truth))
+    return accuracy
+
+
+def heard(mix: np.ndarray, path: Path, agc: bool) -> list[dict]:
+    """`livecmd listen --json --fast [--no-agc]`'s events on the stream `mix`, written as a 16-bit
+    file as a user's recording would be."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "stream.wav"
+        sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")
+        return streams.detect(stream, path, agc=agc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, action="append", help="weights to compare (default: the shipped speech weights)")
+    parser.add_argument("--gains-db", default="0,-10,-20,-30", help="comma-separated gains (dB) to play the clips and the stream at")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    args = parser.parse_args()
+    gains = [float(g) for g in args.gains_db.split(",")]
+    data = args.shared / "data"
+    console = Console()
+    clips = load("speech", data / streams.PART_A, console=Console(stderr=True)).clips("valid")
+    mix, truth = streams.tuning_stream(data)
+    commands = [t for t in truth if t["label"] in SPEECH_COMMANDS]
+    minutes = len(mix) / get_domain("speech").sample_rate / 60
+    console.print(f"{len(clips)} held-out part A clips; stream: {len(commands)} commands of "
+                  f"{len({t['speaker'] for t in truth})} held-out speakers, {minutes:.1f} min, peaking at -1 dBFS before the gain")
+    table = Table(title="a quieter microphone: listen's defaults at each gain")
+    for column in ("weights", "gain dB", "clip accuracy (the model alone)", "stream found (false)", "without gain control"):
+        table.add_column(column, justify="right")
+    for path in args.weights or [weights.shipped("speech")]:
+        accuracy = clip_accuracy(path, clips, gains)
+        for gain_db, right in zip(gains, accuracy):
+            softer = mix * np.float32(10 ** (gain_db / 20))
+            table.add_row(path.name, f"{gain_db:g}", f"{100 * right:.1f}%",
+                          *(f"{found}/{len(commands)} ({false})" for found, false in (streams.match(heard(softer, path, agc), commands) for agc in (True, False))))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
