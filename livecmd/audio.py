@@ -18,6 +18,10 @@ from scipy.signal import resample_poly
 from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
 
+NO_SIGNAL_DBFS = -90.0
+"""A 10-ms frame below this holds no signal (a file's digital silence, the zeros a device sends
+before it starts): no noise floor is measured on it, or a room's hum after it would pass for voice."""
+
 
 def load(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode `path` (WAV of any subtype, FLAC, OGG, MP3, ...) to mono float32 at `sample_rate`.

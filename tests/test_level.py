@@ -41,6 +41,15 @@ def test_audio_at_the_usual_level_is_left_as_it_is() -> None:
     np.testing.assert_array_equal(out, wave[: len(out)])
 
 
+def test_digital_silence_before_a_room_does_not_raise_the_room() -> None:
+    """Zeros a device sends before it starts are no noise floor: the room after them, at the
+    usual level, is left as it is from its first frame."""
+    room = _room(8, (2, 5), word_dbfs=-8, noise_dbfs=-40)
+    wave = np.concatenate([np.zeros(3 * RATE, np.float32), room])
+    out = LevelControl(TARGET).process(wave)
+    np.testing.assert_array_equal(out[3 * RATE :], room[: len(out) - 3 * RATE])
+
+
 def test_a_quiet_microphone_is_brought_up_to_the_target_and_never_past_it() -> None:
     loud = _room(12, (1, 3, 5, 7, 9), word_dbfs=-8, noise_dbfs=-46)
     quiet = loud * np.float32(10 ** (-25 / 20))  # the same room 25 dB softer

@@ -86,3 +86,37 @@ def test_a_capture_rate_the_device_refuses_is_one_line_and_exit_2(vmic: dict[str
     assert result.returncode == 2 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot capture mono audio from 'pulse' (1 Hz:" in lines[0] and "--mic-rate" in lines[0]
+
+
+def test_a_quiet_microphone_is_brought_up_and_heard(vmic: dict[str, str], tmp_path: Path) -> None:
+    """The shipped model through real PortAudio: the demo's first 11 s played 30 dB softer into
+    the microphone give the commands that the clip gives at its own level (gain control,
+    livecmd.stream.level); the model alone hears almost none of them (tests/test_level.py)."""
+    import numpy as np
+    import soundfile as sf
+
+    repo = Path(__file__).resolve().parents[1]
+    wave, rate = sf.read(repo / "examples" / "demo.wav", dtype="float32")
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, wave[: 11 * rate], rate, subtype="PCM_16")
+    soft = tmp_path / "soft.wav"
+    sf.write(soft, np.concatenate([np.zeros(rate // 2, np.float32), wave[: 11 * rate] * np.float32(10 ** (-30 / 20))]), rate, subtype="PCM_16")
+    expected = subprocess.run([sys.executable, "-m", "livecmd", "listen", "--input", str(loud), "--json", "--fast"],
+                              capture_output=True, text=True, timeout=300)
+    assert expected.returncode == 0, expected.stderr
+    process = subprocess.Popen([sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--json", "--duration", "20"],
+                               env=vmic, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, process.kill)
+    watchdog.start()
+    try:
+        ready = process.stderr.readline()
+        assert ready.startswith("livecmd listen: listening to microphone 'pulse'"), ready + process.stderr.read()
+        subprocess.run([str(VMIC / "feed.sh"), "--bg", str(soft)], env=vmic, check=True, timeout=30)
+        stdout, stderr = process.communicate(timeout=90)
+    finally:
+        watchdog.cancel()
+        subprocess.run([str(VMIC / "feed.sh"), "--stop"], env=vmic, timeout=30)
+    assert process.returncode == 0, stderr
+    heard = [json.loads(line)["label"] for line in stdout.splitlines()]
+    wanted = [json.loads(line)["label"] for line in expected.stdout.splitlines()]
+    assert len(wanted) >= 4 and heard == wanted, (heard, wanted, stderr)

@@ -105,6 +105,20 @@ def test_a_gap_in_the_stream_forgets_the_voice_before_it() -> None:
     assert meter.lengths(np.array([len(talk) + 4 * RATE]))[0] == 0.0
 
 
+def test_digital_silence_before_a_room_does_not_make_the_rooms_hum_a_run_of_voice() -> None:
+    """A device that sends zeros before it starts, or a clip that begins in digital silence:
+    the hum that follows is no voice, and a word said alone in it is still a short run."""
+    hum = audio.load(shared_data(NOISE), RATE)[: 3 * RATE] * np.float32(0.05)
+    alone = _words("stop:0")[0]
+    wave = np.concatenate([np.zeros(3 * RATE, np.float32), hum, hum[:RATE] + np.pad(alone, (0, RATE - len(alone))), hum])
+    ends, lengths = _lengths(wave)
+    word_at = 6 * RATE + len(alone)
+    before_word = (ends > 4 * RATE) & (ends < 6 * RATE)
+    assert lengths[before_word].max() == 0.0  # the hum alone: no voice
+    around_word = (ends > 6 * RATE) & (ends <= word_at + RATE // 2)
+    assert 0.1 < lengths[around_word].max() <= len(alone) / RATE + 0.05
+
+
 def test_a_window_inside_a_longer_run_of_voice_does_not_fire() -> None:
     labels = ("go", SILENCE, UNKNOWN)
     scores = np.tile(np.array([[0.9, 0.05, 0.05]], np.float32), (3, 1))

@@ -9,7 +9,8 @@ music and noise at the usual level; bringing soft audio up before the model does
 
 The gain is set per 10-ms frame from the last `MEMORY_S` seconds of frames, this one included:
 at most the gain that brings the loudest of them to `target_dbfs`, and at most the gain that
-brings their noise floor (the 10th percentile of their levels) to `FLOOR_BELOW_DB` under it;
+brings their noise floor (the 10th percentile of their levels, digital silence left out) to
+`FLOOR_BELOW_DB` under it;
 never below 0 dB (loud audio is left as it is) nor above `MAX_GAIN_DB`. So a frame never comes
 out louder than the target, a word's own loud frames set its gain at once, the words of one
 speaker share a gain while they come less than `MEMORY_S` apart, and in a pause only a quiet
@@ -22,7 +23,11 @@ how it was cut into chunks.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from livecmd.audio import NO_SIGNAL_DBFS
 
 FRAME = 160  # samples at 16 kHz: 10 ms
 MEMORY_S = 10.0
@@ -82,10 +87,15 @@ class LevelControl:
         for at in range(0, count, BLOCK_FRAMES):  # blocks: an hour of frames at once would need gigabytes
             rows = min(BLOCK_FRAMES, count - at)
             recent = np.lib.stride_tricks.sliding_window_view(padded[at : at + rows + self.memory - 1], self.memory)
-            if np.isnan(recent[0, 0]):  # the stream's first seconds
-                loudest, floor = np.nanmax(recent, axis=1), np.nanpercentile(recent, FLOOR_PERCENTILE, axis=1)
+            loudest = np.nanmax(recent, axis=1)
+            unheard = ~(recent >= NO_SIGNAL_DBFS)  # the stream's first seconds (NaN) and digital silence
+            if unheard.any():
+                with warnings.catch_warnings():  # a row of nothing but silence has no floor: its loudest stands in
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    floor = np.nanpercentile(np.where(unheard, np.nan, recent), FLOOR_PERCENTILE, axis=1)
+                floor = np.where(np.isnan(floor), loudest, floor)
             else:
-                loudest, floor = recent.max(axis=1), np.percentile(recent, FLOOR_PERCENTILE, axis=1)
+                floor = np.percentile(recent, FLOOR_PERCENTILE, axis=1)
             wanted[at : at + rows] = np.minimum(self.target_dbfs - loudest, self.target_dbfs - FLOOR_BELOW_DB - floor)
         return np.clip(wanted, 0.0, MAX_GAIN_DB)
 

@@ -4,8 +4,8 @@ A word said as a command stands between pauses and lasts well under a second; th
 inside a sentence is part of a run of voice that goes on for seconds. The model sees one second
 and cannot always tell the two apart, so listen can require that the runs of sound a window
 holds be short (`Decider`'s `max_utterance_s`). The measure is plain energy: 10-ms frames more
-than `ABOVE_FLOOR_DB` above the noise floor of the last `FLOOR_S` seconds (its 10th percentile,
-never below `QUIETEST_DB`), with gaps of up to `GAP_MS` bridged (the pauses between a sentence's
+than `ABOVE_FLOOR_DB` above the noise floor of the last `FLOOR_S` seconds (the 10th percentile
+of its frames that hold a signal, never below `QUIETEST_DB`), with gaps of up to `GAP_MS` bridged (the pauses between a sentence's
 words; a shorter bridge left talk's runs short). It looks only back in time, so it adds no
 latency. Measured in docs/performance.md ("Commands said alone").
 """
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from livecmd.audio import NO_SIGNAL_DBFS
+
 FRAME_MS = 10
 ABOVE_FLOOR_DB = 15.0
 FLOOR_S = 5.0
-QUIETEST_DB = -80.0  # dBFS: a floor below this (a file's digital silence) is taken as this
+QUIETEST_DB = -80.0  # dBFS: a floor below this (a nearly silent recording) is taken as this
 GAP_MS = 150
 
 
@@ -64,7 +66,8 @@ class UtteranceMeter:
         level = self._db[max(0, stop - self._keep) : max(0, stop)]
         if len(level) == 0:
             return 0.0
-        floor = max(float(np.percentile(level, 10)), QUIETEST_DB)
+        heard = level[level >= NO_SIGNAL_DBFS]  # digital silence has no floor: the hum after it is no voice
+        floor = max(float(np.percentile(heard, 10)), QUIETEST_DB) if len(heard) else QUIETEST_DB
         voice = level > floor + ABOVE_FLOOR_DB
         on = np.flatnonzero(voice)
         if len(on) == 0:
