@@ -41,6 +41,26 @@ def vmic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     subprocess.run([str(VMIC / "teardown.sh")], env=env, capture_output=True, timeout=60)
 
 
+def _listen_while_playing(vmic: dict[str, str], clip: Path, *options: str) -> tuple[str, str, str]:
+    """`livecmd listen --mic pulse --json OPTIONS` while the virtual microphone plays `clip`
+    (started once listen says it listens): its first stderr line, its stdout and the rest of
+    its stderr, after it exited 0."""
+    process = subprocess.Popen([sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--json", *options],
+                               env=vmic, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, process.kill)
+    watchdog.start()
+    try:
+        ready = process.stderr.readline()  # printed once the model is loaded and capture opens
+        assert ready.startswith("livecmd listen: listening to microphone 'pulse'"), ready + process.stderr.read()
+        subprocess.run([str(VMIC / "feed.sh"), "--bg", str(clip)], env=vmic, check=True, timeout=30)
+        stdout, stderr = process.communicate(timeout=90)
+    finally:
+        watchdog.cancel()
+        subprocess.run([str(VMIC / "feed.sh"), "--stop"], env=vmic, timeout=30)
+    assert process.returncode == 0, stderr
+    return ready, stdout, stderr
+
+
 def test_list_devices_shows_the_virtual_microphone(vmic: dict[str, str]) -> None:
     result = subprocess.run([sys.executable, "-m", "livecmd", "listen", "--list-devices"], env=vmic, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -53,23 +73,9 @@ def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str],
     block (what a microphone that refuses 16 kHz gets): the same words at the same spacing."""
     weights = save_tone_model(tmp_path / "tones.safetensors")
     clip = write_clip(tmp_path / "words.wav", stream(WORDS, seconds=4.0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--json", "--duration", "7",
-         "--weights", str(weights), "--device", "cpu", *(["--mic-rate", str(rate)] if rate else [])],
-        env=vmic, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    watchdog = threading.Timer(90, process.kill)
-    watchdog.start()
-    try:
-        ready = process.stderr.readline()  # printed once the model is loaded and capture opens
-        assert ready.startswith("livecmd listen: listening to microphone 'pulse'"), ready + process.stderr.read()
-        assert (f"captured at {rate} Hz, resampled" in ready) == (rate is not None), ready
-        subprocess.run([str(VMIC / "feed.sh"), "--bg", str(clip)], env=vmic, check=True, timeout=30)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        watchdog.cancel()
-        subprocess.run([str(VMIC / "feed.sh"), "--stop"], env=vmic, timeout=30)
-    assert process.returncode == 0, stderr
+    ready, stdout, stderr = _listen_while_playing(
+        vmic, clip, "--duration", "7", "--weights", str(weights), "--device", "cpu", *(["--mic-rate", str(rate)] if rate else []))
+    assert (f"captured at {rate} Hz, resampled" in ready) == (rate is not None), ready
     events = [json.loads(line) for line in stdout.splitlines()]
     assert [e["label"] for e in events] == [label for _, label in WORDS]
     # the feed starts at an unknown moment of stream time; the words' spacing is known
@@ -104,19 +110,7 @@ def test_a_quiet_microphone_is_brought_up_and_heard(vmic: dict[str, str], tmp_pa
     expected = subprocess.run([sys.executable, "-m", "livecmd", "listen", "--input", str(loud), "--json", "--fast"],
                               capture_output=True, text=True, timeout=300)
     assert expected.returncode == 0, expected.stderr
-    process = subprocess.Popen([sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--json", "--duration", "20"],
-                               env=vmic, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(120, process.kill)
-    watchdog.start()
-    try:
-        ready = process.stderr.readline()
-        assert ready.startswith("livecmd listen: listening to microphone 'pulse'"), ready + process.stderr.read()
-        subprocess.run([str(VMIC / "feed.sh"), "--bg", str(soft)], env=vmic, check=True, timeout=30)
-        stdout, stderr = process.communicate(timeout=90)
-    finally:
-        watchdog.cancel()
-        subprocess.run([str(VMIC / "feed.sh"), "--stop"], env=vmic, timeout=30)
-    assert process.returncode == 0, stderr
+    _, stdout, stderr = _listen_while_playing(vmic, soft, "--duration", "20")
     heard = [json.loads(line)["label"] for line in stdout.splitlines()]
     wanted = [json.loads(line)["label"] for line in expected.stdout.splitlines()]
     assert len(wanted) >= 4 and heard == wanted, (heard, wanted, stderr)
