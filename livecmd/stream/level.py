@@ -10,15 +10,14 @@ music and noise at the usual level; bringing soft audio up before the model does
 The gain is set per 10-ms frame from the last `MEMORY_S` seconds of frames, this one included:
 at most the gain that brings the loudest of them to `target_dbfs`, and at most the gain that
 brings their noise floor (the 10th percentile of their levels, digital silence left out) to
-`FLOOR_BELOW_DB` under it;
-never below 0 dB (loud audio is left as it is) nor above `MAX_GAIN_DB`. So a frame never comes
-out louder than the target, a word's own loud frames set its gain at once, the words of one
-speaker share a gain while they come less than `MEMORY_S` apart, and in a pause only a quiet
-microphone's floor is raised: a microphone that merely hears a quiet room keeps its level, so
-the first word after the pause is not heard over a hum pumped up before it. A gain rises by
-at most `RISE_DB_PER_S`. Only whole frames are processed: at most one frame (10 ms)
-of the stream waits for the rest of its samples. The gain depends on the stream alone, never on
-how it was cut into chunks.
+`FLOOR_BELOW_DB` under it; never below 0 dB (loud audio is left as it is) nor above
+`MAX_GAIN_DB`. So a frame never comes out louder than the target, a word's own loud frames set
+its gain at once, the words of one speaker share a gain while they come less than `MEMORY_S`
+apart, and in a pause only a quiet microphone's floor is raised: a microphone that merely hears
+a quiet room keeps its level, so the first word after the pause is not heard over a hum pumped
+up before it. A gain rises by at most `RISE_DB_PER_S`. Only whole frames are processed: at most
+one frame (10 ms) of the stream waits for the rest of its samples. The gain depends on the
+stream alone, never on how it was cut into chunks.
 """
 
 from __future__ import annotations
