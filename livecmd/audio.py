@@ -23,6 +23,13 @@ NO_SIGNAL_DBFS = -90.0
 before it starts): no noise floor is measured on it, or a room's hum after it would pass for voice."""
 
 
+def frame_db(frames: np.ndarray) -> np.ndarray:
+    """The level of each row of `frames` (frames, samples) in dBFS, float32: -120 for digital
+    silence. One measure for listen's said-alone rule and its gain control, which frame the
+    same stream."""
+    return (10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-12)).astype(np.float32)
+
+
 def load(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode `path` (WAV of any subtype, FLAC, OGG, MP3, ...) to mono float32 at `sample_rate`.
 

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from livecmd.audio import NO_SIGNAL_DBFS
+from livecmd.audio import NO_SIGNAL_DBFS, frame_db
 
 FRAME = 160  # samples at 16 kHz: 10 ms
 MEMORY_S = 10.0
@@ -35,7 +35,6 @@ FLOOR_BELOW_DB = 34.0  # the noise floor is raised to at most target - this: -45
 FLOOR_PERCENTILE = 10.0
 BLOCK_FRAMES = 2048
 RISE_DB_PER_S = 10.0
-SILENT_DB = -120.0  # the level of a frame of digital silence
 
 
 class LevelControl:
@@ -49,8 +48,11 @@ class LevelControl:
         self._pending = np.zeros(0, dtype=np.float32)
         self._levels = np.zeros(0, dtype=np.float32)  # the last `memory - 1` frames' levels, dBFS
         self._gain_db = MAX_GAIN_DB  # open at the start: the first word of a quiet microphone is heard
-        self.gain_db: float = 0.0
+
+    @property
+    def gain_db(self) -> float:
         """The gain of the newest frame processed, dB (0 before any)."""
+        return self._gain_db if len(self._levels) else 0.0
 
     @property
     def pending(self) -> int:
@@ -65,16 +67,13 @@ class LevelControl:
         if not count:
             return np.zeros(0, dtype=np.float32)
         frames = audio[: count * self.frame].reshape(count, self.frame)
-        power = np.mean(frames.astype(np.float64) ** 2, axis=1)
-        levels = np.maximum(10 * np.log10(np.maximum(power, 1e-30)), SILENT_DB).astype(np.float32)
-        known = np.concatenate([self._levels, levels])
+        known = np.concatenate([self._levels, frame_db(frames)])
         wanted = self._wanted(known, count)
         # a gain falls at once and rises by `rise` a frame at most: g[k] = min(wanted[k], g[k-1] + rise)
         steps = self.rise * np.arange(1, count + 1)
         gains = np.minimum(np.minimum.accumulate(wanted - steps) + steps, self._gain_db + steps)
         self._gain_db = float(gains[-1])
-        self.gain_db = self._gain_db
-        self._levels = known[-(self.memory - 1) :] if self.memory > 1 else known[:0]
+        self._levels = known[1 - self.memory :]
         out = frames * (10 ** (gains / 20)).astype(np.float32)[:, None]
         return np.clip(out, -1.0, 1.0).reshape(-1)
 

@@ -5,8 +5,8 @@ inside a sentence is part of a run of voice that goes on for seconds. The model 
 and cannot always tell the two apart, so listen can require that the runs of sound a window
 holds be short (`Decider`'s `max_utterance_s`). The measure is plain energy: 10-ms frames more
 than `ABOVE_FLOOR_DB` above the noise floor of the last `FLOOR_S` seconds (the 10th percentile
-of its frames that hold a signal, never below `QUIETEST_DB`), with gaps of up to `GAP_MS` bridged (the pauses between a sentence's
-words; a shorter bridge left talk's runs short). It looks only back in time, so it adds no
+of its frames that hold a signal, never below `QUIETEST_DB`), with gaps of up to `GAP_MS`
+bridged (the pauses between a sentence's words; a shorter bridge left talk's runs short). It looks only back in time, so it adds no
 latency. Measured in docs/performance.md ("Commands said alone").
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from livecmd.audio import NO_SIGNAL_DBFS
+from livecmd.audio import NO_SIGNAL_DBFS, frame_db
 
 FRAME_MS = 10
 ABOVE_FLOOR_DB = 15.0
@@ -45,9 +45,8 @@ class UtteranceMeter:
         self._position += len(samples)
         joined = np.concatenate([self._rest, samples])
         whole = len(joined) // self.frame * self.frame
-        frames = joined[:whole].reshape(-1, self.frame).astype(np.float64)
         self._rest = joined[whole:]
-        self._db = np.concatenate([self._db, (10 * np.log10((frames**2).mean(axis=1) + 1e-12)).astype(np.float32)])
+        self._db = np.concatenate([self._db, frame_db(joined[:whole].reshape(-1, self.frame))])
 
     def skip(self, samples: int) -> None:
         """Samples lost: what was heard before them no longer borders what comes after."""
