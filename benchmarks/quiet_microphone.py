@@ -1,6 +1,7 @@
 """A quieter microphone: how much of what `livecmd listen` hears survives a lower input level.
 
     python benchmarks/quiet_microphone.py [--weights W ...] [--gains-db 0,-10,-20,-30] [--shared ../shared]
+        [--corpus NEG]
 
 Speech Commands clips were recorded close to laptop and phone microphones; a microphone across
 the room, or one whose input gain is low, gives the same words 10-30 dB softer. The clips' own
@@ -16,6 +17,11 @@ listen defaults:
   `livecmd listen --json --fast` (noise and words alike: the room is just as much quieter):
   commands found and false events, with listen's automatic gain control (`livecmd.stream.level`)
   and without it (`--no-agc`).
+
+With `--corpus NEG` (`python -m train.recipes.negatives NEG`), also what gain control does to
+sounds that start after a quiet spell: 24 recordings of the corpus's benchmark part, each cut
+to its first minute and started at its own level after 10 s of a quiet room (the kitchen noise
+at -70 dBFS), through listen with gain control and without it; every event is false.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ sys.path.insert(0, str(REPO))
 
 from livecmd import audio, weights  # noqa: E402
 from livecmd.domains import SPEECH_COMMANDS, get_domain  # noqa: E402
+from livecmd.recognizer import Recognizer  # noqa: E402
 from train import streams  # noqa: E402
-from train.datasets import load  # noqa: E402
+from train.datasets import load, negatives  # noqa: E402
+
+QUIET_ROOM_DBFS = -70.0
 
 
 def clip_accuracy(path: Path, clips: list, gains_db: list[float]) -> list[float]:
@@ -64,11 +73,29 @@ def heard(mix: np.ndarray, path: Path, agc: bool) -> list[dict]:
         return streams.detect(stream, path, agc=agc)
 
 
+def after_quiet_room(corpus: Path, data: Path, path: Path, agc: bool, count: int = 24) -> tuple[int, float]:
+    """(events, minutes of recordings) of `count` recordings of `corpus`'s benchmark part drawn
+    with a fixed seed, each after 10 s of a quiet room, heard with or without gain control."""
+    recordings = negatives.find([corpus / "bench"]).recordings
+    picked = [recordings[i] for i in np.random.default_rng(0).choice(len(recordings), min(count, len(recordings)), replace=False)]
+    noise = audio.load(data / streams.NOISE)[: 10 * 16_000]
+    room = (noise * np.float32(10 ** (QUIET_ROOM_DBFS / 20) / np.sqrt(np.mean(noise**2)))).astype(np.float32)
+    recognizer = Recognizer(path, threads=1, agc=agc)
+    events, seconds = 0, 0.0
+    for recording in picked:
+        wave = audio.load(recording.path)[: 60 * 16_000]
+        recognizer.reset()
+        events += len(recognizer.feed(np.concatenate([room, wave])) + recognizer.flush())
+        seconds += len(wave) / 16_000
+    return events, seconds / 60
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, action="append", help="weights to compare (default: the shipped speech weights)")
     parser.add_argument("--gains-db", default="0,-10,-20,-30", help="comma-separated gains (dB) to play the clips and the stream at")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--corpus", type=Path, help="a corpus of python -m train.recipes.negatives: also sounds after a quiet room")
     args = parser.parse_args()
     gains = [float(g) for g in args.gains_db.split(",")]
     data = args.shared / "data"
@@ -89,6 +116,11 @@ def main() -> None:
             table.add_row(path.name, f"{gain_db:g}", f"{100 * right:.1f}%",
                           *(f"{found}/{len(commands)} ({false})" for found, false in (streams.match(heard(softer, path, agc), commands) for agc in (True, False))))
     console.print(table)
+    if args.corpus:
+        for path in args.weights or [weights.shipped("speech")]:
+            (on, minutes), (off, _) = (after_quiet_room(args.corpus, data, path, agc) for agc in (True, False))
+            console.print(f"{path.name}: {minutes:.1f} min of recordings, each after 10 s of a quiet room: "
+                          f"{on} false events with gain control, {off} without")
 
 
 if __name__ == "__main__":

@@ -73,8 +73,11 @@ def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str],
     block (what a microphone that refuses 16 kHz gets): the same words at the same spacing."""
     weights = save_tone_model(tmp_path / "tones.safetensors")
     clip = write_clip(tmp_path / "words.wav", stream(WORDS, seconds=4.0))
+    # No gain control: the sound server ramps a new stream in, and over that quiet onset the gain
+    # control raises the tone clip's white noise for a moment, which the 4-kHz tone detector hears
+    # as "high" (the speech model does not: tests/test_level.py, docs/performance.md).
     ready, stdout, stderr = _listen_while_playing(
-        vmic, clip, "--duration", "7", "--weights", str(weights), "--device", "cpu", *(["--mic-rate", str(rate)] if rate else []))
+        vmic, clip, "--duration", "7", "--weights", str(weights), "--device", "cpu", "--no-agc", *(["--mic-rate", str(rate)] if rate else []))
     assert (f"captured at {rate} Hz, resampled" in ready) == (rate is not None), ready
     events = [json.loads(line) for line in stdout.splitlines()]
     assert [e["label"] for e in events] == [label for _, label in WORDS]
