@@ -23,6 +23,7 @@ import numpy as np
 from livecmd import audio
 from livecmd.domains import SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
+from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
 from livecmd.stream.level import LevelControl
 from livecmd.stream.utterance import UtteranceMeter
@@ -152,6 +153,7 @@ class Recognizer:
         self._decider = Decider(self._settings)
         self._meter = UtteranceMeter(self.sample_rate, self.window_samples)
         self._level = LevelControl(self._agc_dbfs, self.sample_rate) if self._agc_dbfs is not None else None
+        self._band = BandMeter(self.sample_rate)
         self._frames_from = 0  # the stream sample gain control counts its frames from (0, or the end of the last gap)
         self._samples = np.zeros(0, dtype=np.float32)  # stream samples from `_start` on, gained
         self._start = 0
@@ -178,6 +180,13 @@ class Recognizer:
         """The gain control's gain on the newest audio, dB (0 without gain control)."""
         return self._level.gain_db if self._level else 0.0
 
+    @property
+    def narrowband(self) -> bool:
+        """Whether the last 10 s came through a microphone that hears nothing above 4 kHz (a
+        headset in its hands-free mode, a phone line): commands such as `yes` and `stop` are
+        missed then (`livecmd.stream.band`)."""
+        return self._band.narrowband
+
     def feed(self, samples: np.ndarray) -> list[Detection]:
         """Add `samples` (float32 mono at `sample_rate`, any length) to the stream and return the
         detections of the windows they completed, oldest first."""
@@ -189,6 +198,7 @@ class Recognizer:
         if chunk.ndim != 1:
             raise LivecmdError(f"feed mono samples, shape (samples,), not {chunk.shape}: mix channels first (livecmd.audio.to_mono)")
         self._meter.feed(chunk)  # the meter measures voice over its own noise floor: at any level
+        self._band.feed(chunk)
         self._samples = np.concatenate([self._samples, self._level.process(chunk) if self._level else chunk])
         length, hop = self.window_samples, self.hop
         count = max(0, (self._start + len(self._samples) - self._next_end) // hop + 1)
@@ -230,6 +240,7 @@ class Recognizer:
         same grid of window ends."""
         gap_end = self.position + samples
         self._meter.skip(samples)
+        self._band.skip()
         if self._level is not None:  # the samples waiting for the rest of their frame go with the gap
             self._level.skip()
             self._frames_from = gap_end

@@ -29,6 +29,10 @@ from livecmd.stream.decide import Detection
 LEVEL_FLOOR_DB = -60.0
 """The level meter's empty end, in dBFS (0 dBFS is full scale)."""
 
+NARROWBAND_HINT = ("nothing above 4 kHz: a headset in its hands-free mode or a phone line? "
+                   "Commands like yes and stop are missed: switch the headset to high quality or use another microphone")
+"""Shown under the level meter while the microphone is narrowband (`livecmd.stream.band`)."""
+
 MAX_BARS = 32
 """More labels than this (MagnaTagATune's 50 tags) show the highest-scoring ones only; fewer
 when the terminal is not tall enough for them."""
@@ -39,7 +43,8 @@ class Update:
     """One pass of the listen loop: the newest window's smoothed scores (labels,), the input
     level in dBFS, the stream time reached in seconds, the new detections with each one's
     latency in ms, the decision latency (p50, p99) in ms of recent windows, the seconds of
-    audio dropped so far, and the gain control's gain in dB (`livecmd.stream.level`)."""
+    audio dropped so far, the gain control's gain in dB (`livecmd.stream.level`), and whether the
+    microphone hears nothing above 4 kHz (`livecmd.stream.band`)."""
 
     scores: np.ndarray
     level_db: float
@@ -49,6 +54,7 @@ class Update:
     latency_ms: tuple[float, float] | None
     dropped_s: float
     gain_db: float = 0.0
+    narrowband: bool = False
 
 
 class Sink(Protocol):
@@ -59,12 +65,18 @@ class Sink(Protocol):
 
 class JsonLines:
     """For programs: one JSON object per detection on `out`, flushed at once, and nothing else:
-    `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`."""
+    `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`. The narrowband hint goes to
+    `err`, once, when the microphone first hears nothing above 4 kHz."""
 
-    def __init__(self, out: IO[str]):
+    def __init__(self, out: IO[str], err: IO[str] | None = None):
         self.out = out
+        self.err = err
+        self._told = False
 
     def show(self, update: Update) -> None:
+        if update.narrowband and not self._told and self.err is not None:
+            print(f"livecmd listen: {NARROWBAND_HINT}", file=self.err, flush=True)
+            self._told = True
         for detection, latency in zip(update.detections, update.latencies_ms):
             record = {"time": round(detection.time, 3), "label": detection.label,
                       "score": round(detection.score, 4), "latency_ms": round(latency, 2)}
@@ -106,6 +118,7 @@ class LiveView:
         self.scores = np.zeros(len(self.labels), dtype=np.float32)
         self.level_db = LEVEL_FLOOR_DB
         self.gain_db = 0.0
+        self.narrowband = False
         self.stream_s = 0.0
         self.latency_ms: tuple[float, float] | None = None  # (p50, p99)
         self.dropped_s = 0.0
@@ -119,6 +132,7 @@ class LiveView:
         self.scores = np.asarray(update.scores, dtype=np.float32)
         self.level_db = update.level_db
         self.gain_db = update.gain_db
+        self.narrowband = update.narrowband
         self.stream_s = update.stream_s
         self.detections.extend(zip(update.detections, update.latencies_ms))
         self.latency_ms = update.latency_ms
@@ -172,6 +186,8 @@ class LiveView:
         timing = Text(f"{self.stream_s:.1f} s   latency {latency}   dropped ")
         timing.append(f"{self.dropped_s:.2f} s", style="bold red" if self.dropped_s else "")
         grid.add_row("input", meter)
+        if self.narrowband:
+            grid.add_row("", Text(NARROWBAND_HINT, style="bold yellow"))
         grid.add_row("stream", timing)
         grid.add_row("device", self.device)
         grid.add_row("model", self.model)

@@ -117,3 +117,19 @@ def test_a_quiet_microphone_is_brought_up_and_heard(vmic: dict[str, str], tmp_pa
     heard = [json.loads(line)["label"] for line in stdout.splitlines()]
     wanted = [json.loads(line)["label"] for line in expected.stdout.splitlines()]
     assert len(wanted) >= 4 and heard == wanted, (heard, wanted, stderr)
+
+
+def test_a_narrowband_microphone_is_told_once_and_a_wideband_one_not(vmic: dict[str, str], tmp_path: Path) -> None:
+    """Through real PortAudio: the demo's first 6 s as an 8-kHz headset delivers them get the
+    narrowband hint on stderr once (livecmd.stream.band); the demo as recorded gets none."""
+    import soundfile as sf
+    import soxr
+
+    repo = Path(__file__).resolve().parents[1]
+    wave, rate = sf.read(repo / "examples" / "demo.wav", dtype="float32")
+    wide, narrow = tmp_path / "wide.wav", tmp_path / "headset.wav"
+    sf.write(wide, wave[: 6 * rate], rate, subtype="PCM_16")
+    sf.write(narrow, soxr.resample(soxr.resample(wave[: 6 * rate], rate, 8_000), 8_000, rate), rate, subtype="PCM_16")
+    for clip, told in ((narrow, 1), (wide, 0)):
+        _, _, stderr = _listen_while_playing(vmic, clip, "--duration", "10")
+        assert stderr.count("nothing above 4 kHz") == told, stderr

@@ -46,6 +46,9 @@ def test_live_view_shows_labels_scores_detections_latency_dropped_device_and_mod
     assert "cpu; input mic" in text and "speech.safetensors (samplecnn)" in text
     view.show(Update(np.asarray([0.1, 0.1, 0.8], dtype=np.float32), -52.0, 13.0, [], [], (12.5, 31.0), 0.25, gain_db=24.4))
     assert "-52.0 dBFS  gain +24 dB" in _text(view.console, view.render())  # a quiet microphone, brought up
+    assert "nothing above 4 kHz" not in _text(view.console, view.render())
+    view.show(Update(np.asarray([0.1, 0.1, 0.8], dtype=np.float32), -30.0, 14.0, [], [], (12.5, 31.0), 0.25, narrowband=True))
+    assert "nothing above 4 kHz" in _text(view.console, view.render())  # a headset in its hands-free mode
 
 
 def test_live_view_of_fifty_tags_shows_the_highest_scores() -> None:

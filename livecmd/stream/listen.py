@@ -140,7 +140,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
                                       buffer_s=options.buffer_s, mic_rate=options.mic_rate)
     sink: Sink
     if options.json:
-        sink = JsonLines(out)
+        sink = JsonLines(out, err)
         if clip is None:  # a program reading the JSON lines may wait for this to start talking
             print(f"livecmd listen: listening to {heard} at {rate} Hz; Ctrl-C to stop", file=err, flush=True)
     else:
@@ -264,6 +264,7 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
                 latency_ms=tuple(np.percentile(totals.latency_ms[-RECENT_LATENCIES:], [50, 99])),
                 dropped_s=ring.dropped / rate,
                 gain_db=recognizer.gain_db,
+                narrowband=recognizer.narrowband,
             )
     finally:
         source.stop()
