@@ -9,10 +9,9 @@ its own listen defaults, through each microphone:
 
 - `as recorded`: the audio as it is;
 - `12 kHz`, `8 kHz`: sampled at that rate and back to 16 kHz by soxr (as an operating system's
-  resampler does); training's `--narrowband` draws its rates from 8 to 12 kHz with the same
-  resampler;
+  resampler does);
 - `telephone band`: a 6th-order Butterworth band-pass of 300-3400 Hz (the classic telephone
-  channel), a filter that training never applies.
+  channel).
 
 Measured: clip accuracy on part A's held-out speakers (`livecmd eval --split valid`'s 279 clips,
 one centred window each, fp32: the model alone) and the held-out command stream of
@@ -29,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-import torch
 from rich.console import Console
 from rich.table import Table
 from scipy import signal
@@ -38,9 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from livecmd import audio, weights  # noqa: E402
+from livecmd import weights  # noqa: E402
 from livecmd.domains import SAMPLE_RATE, SPEECH_COMMANDS  # noqa: E402
-from quiet_microphone import heard  # noqa: E402
+from quiet_microphone import clip_accuracy, heard  # noqa: E402
 from train import streams  # noqa: E402
 from train.datasets import load  # noqa: E402
 
@@ -66,17 +64,6 @@ MICROPHONES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def clip_accuracy(path: Path, clips: list, microphone: Callable[[np.ndarray], np.ndarray]) -> float:
-    """Accuracy of the weights at `path` on `clips` (one centred window each, as `livecmd eval`
-    reads a 1-s clip), each heard through `microphone`."""
-    loaded = weights.load(path, torch.device("cpu"))
-    model, labels = loaded.model.eval(), list(loaded.meta.labels)
-    windows = np.stack([microphone(audio.fit(audio.load(c.path, SAMPLE_RATE), loaded.meta.input_samples)) for c in clips])
-    with torch.no_grad():
-        guess = model(torch.from_numpy(windows)).argmax(-1).tolist()
-    return float(np.mean([labels[g] == c.labels[0] for g, c in zip(guess, clips)]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, action="append", help="weights to compare (default: the shipped speech weights)")
@@ -92,9 +79,10 @@ def main() -> None:
     for column in ("weights", "microphone", "clip accuracy (the model alone)", "stream found (false)"):
         table.add_column(column, justify="right")
     for path in args.weights or [weights.shipped("speech")]:
-        for name, microphone in MICROPHONES.items():
+        accuracy = clip_accuracy(path, clips, list(MICROPHONES.values()))
+        for (name, microphone), right in zip(MICROPHONES.items(), accuracy):
             found, false = streams.match(heard(microphone(mix), path, agc=True), commands)
-            table.add_row(path.name, name, f"{100 * clip_accuracy(path, clips, microphone):.1f}%", f"{found}/{len(commands)} ({false})")
+            table.add_row(path.name, name, f"{100 * right:.1f}%", f"{found}/{len(commands)} ({false})")
     console.print(table)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,19 +50,25 @@ from train.datasets import load, negatives  # noqa: E402
 QUIET_ROOM_DBFS = -70.0
 
 
-def clip_accuracy(path: Path, clips: list, gains_db: list[float]) -> list[float]:
+def clip_accuracy(path: Path, clips: list, microphones: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[float]:
     """Accuracy of the weights at `path` on `clips` (one centred window each, as `livecmd eval`
-    reads a 1-s clip) at each gain."""
+    reads a 1-s clip), each window heard through each of `microphones` (a function of the
+    window's samples: a gain, a filter); the model and the clips are loaded once."""
     loaded = weights.load(path, torch.device("cpu"))
     model, labels = loaded.model.eval(), list(loaded.meta.labels)
-    windows = torch.from_numpy(np.stack([audio.fit(audio.load(c.path, 16000), loaded.meta.input_samples) for c in clips]))
+    windows = [audio.fit(audio.load(c.path, 16000), loaded.meta.input_samples) for c in clips]
     truth = [labels.index(c.labels[0]) for c in clips]
     accuracy = []
-    for gain_db in gains_db:
+    for microphone in microphones:
         with torch.no_grad():
-            guess = model(windows * np.float32(10 ** (gain_db / 20))).argmax(-1).tolist()
+            guess = model(torch.from_numpy(np.stack([microphone(w) for w in windows]))).argmax(-1).tolist()
         accuracy.append(sum(g == t for g, t in zip(guess, truth)) / len(truth))
     return accuracy
+
+
+def softer(gain_db: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A microphone `gain_db` dB softer (or louder)."""
+    return lambda wave: wave * np.float32(10 ** (gain_db / 20))
 
 
 def heard(mix: np.ndarray, path: Path, agc: bool) -> list[dict]:
@@ -110,11 +117,10 @@ def main() -> None:
     for column in ("weights", "gain dB", "clip accuracy (the model alone)", "stream found (false)", "without gain control"):
         table.add_column(column, justify="right")
     for path in args.weights or [weights.shipped("speech")]:
-        accuracy = clip_accuracy(path, clips, gains)
+        accuracy = clip_accuracy(path, clips, [softer(g) for g in gains])
         for gain_db, right in zip(gains, accuracy):
-            softer = mix * np.float32(10 ** (gain_db / 20))
             table.add_row(path.name, f"{gain_db:g}", f"{100 * right:.1f}%",
-                          *(f"{found}/{len(commands)} ({false})" for found, false in (streams.match(heard(softer, path, agc), commands) for agc in (True, False))))
+                          *(f"{found}/{len(commands)} ({false})" for found, false in (streams.match(heard(softer(gain_db)(mix), path, agc), commands) for agc in (True, False))))
     console.print(table)
     if args.corpus:
         for path in args.weights or [weights.shipped("speech")]:
