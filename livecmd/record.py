@@ -7,6 +7,10 @@ frames, joined across pauses shorter than `GAP_S`, so a phrase stays one sound) 
 noise; a rejected take says why and is asked for again. A kept take is trimmed to that sound
 with `PAD_S` of the room around it and written as OUT/LABEL/SPEAKER_nohash_N.wav, 16 kHz mono
 16-bit: the Speech Commands layout `livecmd custom --takes` and `livecmd eval --data` read.
+
+A take through a narrowband microphone (nothing above 4 kHz: a Bluetooth headset in its
+hands-free mode, `livecmd.stream.band`) is kept, since the user may listen through that
+microphone too, and said: once in full, then on each such take's line.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from rich.text import Text
 from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
 from livecmd.stream import sources
+from livecmd.stream.band import BandMeter
 from livecmd.stream.ring import Ring
 from livecmd.vocabulary import Phrase, parse_phrases
 
@@ -40,6 +45,9 @@ MIN_LEVEL_DBFS = -45.0  # the sound's RMS must reach this
 MIN_ABOVE_NOISE_DB = 12.0  # and be this far above the quietest tenth of the stretch (the room)
 MIN_SOUND_S = 0.12  # shorter is a click, not a word
 METER_FLOOR_DBFS = -60.0
+NARROWBAND_TAKES = ("nothing above 4 kHz reaches the microphone: a headset in its hands-free mode or a phone line? "
+                    "Its takes keep only what it hears: switch the headset to high quality and record them again, "
+                    "or keep them if you will listen through this microphone")
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,14 @@ def judge(wave: np.ndarray) -> Verdict:
     return Verdict(True, f"kept: {len(sound) / SAMPLE_RATE:.2f} s at {level:.0f} dBFS", (first, last))
 
 
+def narrowband(wave: np.ndarray) -> bool:
+    """Whether a stretch of microphone audio (16 kHz) came through a microphone that hears nothing
+    above 4 kHz, by listen's measure (`livecmd.stream.band`)."""
+    meter = BandMeter(SAMPLE_RATE)
+    meter.feed(wave)
+    return meter.narrowband
+
+
 def speaker_id(name: str) -> str:
     """8 hex digits, like Speech Commands' speaker ids."""
     return hashlib.sha1(name.encode()).hexdigest()[:8]
@@ -147,6 +163,7 @@ def record(settings: RecordSettings, console: Console | None = None) -> dict[str
     device = sources.find_microphone(settings.mic)
     who = speaker_id(settings.speaker or getpass.getuser())
     written: dict[str, list[Path]] = {}
+    narrow = 0  # takes through a narrowband microphone
     with Live(console=console, auto_refresh=False, transient=False) as live:
         for phrase in phrases:
             folder = settings.out / phrase.label
@@ -173,7 +190,14 @@ def record(settings: RecordSettings, console: Console | None = None) -> dict[str
                 path = folder / f"{who}_nohash_{start_n + take - 1}.wav"
                 sf.write(path, wave[max(0, first - pad) : last + pad], SAMPLE_RATE, subtype="PCM_16")
                 written[phrase.label].append(path)
-                console.print(f"{phrase.text}, take {take}: {verdict.why} -> {path}")
-    console.print(f"{sum(len(v) for v in written.values())} takes in {settings.out}; "
+                band = ""
+                if narrowband(wave):
+                    if not narrow:
+                        console.print(NARROWBAND_TAKES, style="bold yellow")
+                    narrow += 1
+                    band = ", nothing above 4 kHz"
+                console.print(f"{phrase.text}, take {take}: {verdict.why}{band} -> {path}")
+    through = f" ({narrow} of them with nothing above 4 kHz)" if narrow else ""
+    console.print(f"{sum(len(v) for v in written.values())} takes in {settings.out}{through}; "
                   f"learn them with `livecmd custom --words {settings.words!r} --takes {settings.out} --out words.safetensors`")
     return written

@@ -29,9 +29,16 @@ from livecmd.stream.decide import Detection
 LEVEL_FLOOR_DB = -60.0
 """The level meter's empty end, in dBFS (0 dBFS is full scale)."""
 
-NARROWBAND_HINT = ("nothing above 4 kHz: a headset in its hands-free mode or a phone line? "
-                   "Commands like yes and stop are missed: switch the headset to high quality or use another microphone")
-"""Shown under the level meter while the microphone is narrowband (`livecmd.stream.band`)."""
+
+def narrowband_hint(labels: Sequence[str]) -> str:
+    """Shown under the level meter while the microphone is narrowband (`livecmd.stream.band`). It
+    names the words such a microphone costs only where that was measured: the shipped commands'
+    `yes` and `stop`; a custom vocabulary or a tag model hears of the lost band in general."""
+    lost = ("Commands like yes and stop are missed" if {"yes", "stop"} <= set(labels)
+            else "The model learned sound up to 8 kHz and misses more without it")
+    return (f"nothing above 4 kHz: a headset in its hands-free mode or a phone line? {lost}: "
+            "switch the headset to high quality or use another microphone")
+
 
 MAX_BARS = 32
 """More labels than this (MagnaTagATune's 50 tags) show the highest-scoring ones only; fewer
@@ -65,17 +72,18 @@ class Sink(Protocol):
 
 class JsonLines:
     """For programs: one JSON object per detection on `out`, flushed at once, and nothing else:
-    `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`. The narrowband hint goes to
-    `err`, once, when the microphone first hears nothing above 4 kHz."""
+    `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`. The narrowband hint (for a model
+    of `labels`) goes to `err`, once, when the microphone first hears nothing above 4 kHz."""
 
-    def __init__(self, out: IO[str], err: IO[str] | None = None):
+    def __init__(self, out: IO[str], err: IO[str] | None = None, labels: Sequence[str] = ()):
         self.out = out
         self.err = err
+        self.hint = narrowband_hint(labels)
         self._told = False
 
     def show(self, update: Update) -> None:
         if update.narrowband and not self._told and self.err is not None:
-            print(f"livecmd listen: {NARROWBAND_HINT}", file=self.err, flush=True)
+            print(f"livecmd listen: {self.hint}", file=self.err, flush=True)
             self._told = True
         for detection, latency in zip(update.detections, update.latencies_ms):
             record = {"time": round(detection.time, 3), "label": detection.label,
@@ -187,7 +195,7 @@ class LiveView:
         timing.append(f"{self.dropped_s:.2f} s", style="bold red" if self.dropped_s else "")
         grid.add_row("input", meter)
         if self.narrowband:
-            grid.add_row("", Text(NARROWBAND_HINT, style="bold yellow"))
+            grid.add_row("", Text(narrowband_hint(self.labels), style="bold yellow"))
         grid.add_row("stream", timing)
         grid.add_row("device", self.device)
         grid.add_row("model", self.model)

@@ -66,10 +66,11 @@ def test_the_recognizer_and_the_live_view_tell_a_narrowband_microphone(tmp_path:
     result = subprocess.run([sys.executable, "-m", "livecmd", "listen", "--input", str(clip), "--fast"],
                             capture_output=True, text=True, timeout=300, env=ENV)
     assert result.returncode == 0, result.stderr
-    assert "nothing above 4 kHz" in result.stdout and "hands-free" in result.stdout
+    assert "nothing above 4 kHz" in result.stdout and "hands-free" in result.stdout and "yes and stop" in result.stdout
     programs = subprocess.run([sys.executable, "-m", "livecmd", "listen", "--input", str(clip), "--fast", "--json"],
                               capture_output=True, text=True, timeout=300, env=ENV)
     assert programs.returncode == 0 and programs.stderr.count("nothing above 4 kHz") == 1  # told once, on stderr
+    assert "yes and stop" in programs.stderr  # the shipped commands' words it costs
     assert programs.stdout and all("label" in json.loads(line) for line in programs.stdout.splitlines())  # the JSON lines as they were
     plain = subprocess.run([sys.executable, "-m", "livecmd", "listen", "--input", str(REPO / "examples" / "demo.wav"), "--fast"],
                            capture_output=True, text=True, timeout=300, env=ENV)

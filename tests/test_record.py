@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from livecmd.domains import SAMPLE_RATE
 from livecmd.record import judge
@@ -57,22 +58,29 @@ def test_bad_takes_are_refused_with_the_reason(wave: np.ndarray, why: str) -> No
     assert not verdict.ok and why in verdict.why
 
 
+def _two_takes_of_lights(env: dict[str, str], tmp_path: Path, loop: list[str]) -> subprocess.CompletedProcess[str]:
+    """`livecmd record` of two takes of "lights" in 3-s stretches while the virtual microphone
+    loops `loop` (feed.sh's arguments; `env` reaches it); the takes go to tmp_path/takes."""
+    subprocess.run([str(VMIC / "feed.sh"), "--loop", *loop], env=env, check=True, timeout=30)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "livecmd", "record", "--words", "lights", "--takes", "2", "--out", str(tmp_path / "takes"),
+             "--mic", "pulse", "--seconds", "3", "--speaker", "tester"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        subprocess.run([str(VMIC / "feed.sh"), "--stop"], env=env, timeout=30)
+
+
 @pytest.mark.mic
 def test_record_writes_the_takes_it_hears_from_the_microphone(vmic: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     said = tmp_path / "lights.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(said), "lights"], check=True, timeout=30)
-    subprocess.run([str(VMIC / "feed.sh"), "--loop", str(said), "--gap", "1.2"], env=vmic, check=True, timeout=30)
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "livecmd", "record", "--words", "lights", "--takes", "2", "--out", str(tmp_path / "takes"),
-             "--mic", "pulse", "--seconds", "3", "--speaker", "tester"],
-            env=vmic, capture_output=True, text=True, timeout=120,
-        )
-    finally:
-        subprocess.run([str(VMIC / "feed.sh"), "--stop"], env=vmic, timeout=30)
+    result = _two_takes_of_lights(vmic, tmp_path, [str(said), "--gap", "1.2"])
     assert result.returncode == 0, result.stderr
+    assert "4 kHz" not in result.stdout  # a wideband microphone is not taken for a headset
     files = sorted((tmp_path / "takes" / "lights").glob("*.wav"))
     assert [f.name.split("_nohash_")[1] for f in files] == ["0.wav", "1.wav"]
     for f in files:
@@ -92,3 +100,26 @@ def test_record_gives_up_in_one_line_when_it_hears_nothing(vmic: dict[str, str],
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no usable take of 'lights' in 2 tries" in lines[0] and "too quiet" in lines[0]
     assert not list((tmp_path / "takes").rglob("*.wav"))
+
+
+@pytest.mark.mic
+def test_record_keeps_the_takes_of_a_headset_in_hands_free_mode_and_says_so(vmic: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    """A word and the room around it as an 8-kHz microphone delivers them (a Bluetooth headset in
+    its hands-free profile): the takes are kept, and record says once what such a microphone loses."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    said = tmp_path / "lights.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(said), "lights"], check=True, timeout=30)
+    word, rate = sf.read(said, dtype="float32")
+    word = 0.3 * word / np.abs(word).max()
+    room = np.zeros(round(0.6 * rate), np.float32)
+    heard = np.concatenate([room, word, room])
+    heard += (RNG.standard_normal(len(heard)) * 1e-3).astype(np.float32)  # the room's noise, through the headset too
+    headset = tmp_path / "headset.wav"
+    sf.write(headset, soxr.resample(soxr.resample(heard, rate, 8_000), 8_000, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
+    result = _two_takes_of_lights(vmic, tmp_path, [str(headset)])
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "takes" / "lights").glob("*.wav"))) == 2
+    out = " ".join(result.stdout.split())  # Rich wraps long lines
+    assert out.count("hands-free") == 1 and "record them again" in out  # said once in full,
+    assert out.count(", nothing above 4 kHz ->") == 2 and "(2 of them with nothing above 4 kHz)" in out  # then on each take

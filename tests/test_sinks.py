@@ -10,7 +10,7 @@ import numpy as np
 from rich.console import Console
 
 from livecmd.domains import DOMAINS
-from livecmd.sinks import Callback, JsonLines, LiveView, Update
+from livecmd.sinks import Callback, JsonLines, LiveView, Update, narrowband_hint
 from livecmd.stream.decide import Detection
 from livecmd.stream.sources import device_table
 
@@ -106,6 +106,24 @@ def test_json_lines_write_one_object_per_detection_and_nothing_else() -> None:
         {"time": 1.5, "label": "on", "score": 0.9123, "latency_ms": 9.12},
         {"time": 1.9, "label": "off", "score": 0.8, "latency_ms": 4.0},
     ]
+
+
+def test_the_narrowband_hint_names_yes_and_stop_only_for_a_model_that_knows_them() -> None:
+    """Those two are what an 8-kHz microphone was measured to cost the shipped commands; a tag
+    model or a custom vocabulary hears of the lost band in general."""
+    assert "Commands like yes and stop are missed" in narrowband_hint(SPEECH)
+    for labels in (DOMAINS["mtat"].labels, ("lights", "music", "_silence_", "_unknown_")):
+        hint = narrowband_hint(labels)
+        assert "nothing above 4 kHz" in hint and "hands-free" in hint and "Commands" not in hint and "yes" not in hint
+    err = io.StringIO()
+    sink = JsonLines(io.StringIO(), err, DOMAINS["dcase"].labels)
+    for _ in range(3):
+        sink.show(Update(np.zeros(len(DOMAINS["dcase"].labels), np.float32), -30.0, 1.0, [], [], None, 0.0, narrowband=True))
+    assert err.getvalue().count("nothing above 4 kHz") == 1 and "yes and stop" not in err.getvalue()
+    view = LiveView(DOMAINS["mtat"].labels, (0.5,) * 50, "mtat.safetensors", "cpu", console=_console(height=60))
+    view.show(Update(np.zeros(50, np.float32), -30.0, 14.0, [], [], None, 0.0, narrowband=True))
+    text = _text(view.console, view.render())
+    assert "nothing above 4 kHz" in text and "yes and stop" not in text
 
 
 def test_callback_gets_each_detection_in_order() -> None:
