@@ -287,14 +287,15 @@ class Recognizer:
 
 
 def listen(input: str | Path | None = None, weights: str | Path | None = None, *, realtime: bool | None = None,
-           mic: str | None = None, **options) -> Iterator[Detection]:
+           mic: str | None = None, reconnect: bool = False, **options) -> Iterator[Detection]:
     """Detections as they happen, from the microphone (`input` None; `mic`: an input device's
     index or part of its name, None for the default) or a clip (`input`: any file soundfile
     decodes). A clip is read as fast as the model scores it, or at its own pace with
     `realtime=True`; it is followed by a window of silence, as a microphone would go on
     hearing the room, so its last word is heard whole. Other keyword options are the
     `Recognizer`'s (threshold, device, engine, hop_ms, ...). Stops at the clip's end; from a
-    microphone, when the loop that iterates stops (break, Ctrl-C) or the device fails."""
+    microphone, when the loop that iterates stops (break, Ctrl-C) or the device fails; with
+    `reconnect`, a microphone that goes away is waited for instead."""
     from livecmd.stream import listen as live
 
     if input is not None and mic is not None:
@@ -302,7 +303,9 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
     device = None if input is not None else live.sources.find_microphone(mic)
     clip = audio.load(input, SAMPLE_RATE) if input is not None else None
     recognizer = Recognizer(weights, **options)
-    ring, source, _ = live.open_source(recognizer, clip, device, realtime=bool(realtime))
+    if input is not None and reconnect:
+        raise LivecmdError("reconnect waits for a microphone that goes away: a clip (input) does not")
+    ring, source, _ = live.open_source(recognizer, clip, device, realtime=bool(realtime), reconnect=reconnect)
     for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter())):
         yield from step.detections
     if source.failure is not None:

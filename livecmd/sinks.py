@@ -50,8 +50,9 @@ class Update:
     """One pass of the listen loop: the newest window's smoothed scores (labels,), the input
     level in dBFS, the stream time reached in seconds, the new detections with each one's
     latency in ms, the decision latency (p50, p99) in ms of recent windows, the seconds of
-    audio dropped so far, the gain control's gain in dB (`livecmd.stream.level`), and whether the
-    microphone hears nothing above 4 kHz (`livecmd.stream.band`)."""
+    audio dropped so far, the gain control's gain in dB (`livecmd.stream.level`), whether the
+    microphone hears nothing above 4 kHz (`livecmd.stream.band`), and, while the microphone is
+    gone and listen waits for it (`--reconnect`), why."""
 
     scores: np.ndarray
     level_db: float
@@ -62,6 +63,7 @@ class Update:
     dropped_s: float
     gain_db: float = 0.0
     narrowband: bool = False
+    lost: str | None = None
 
 
 class Sink(Protocol):
@@ -73,18 +75,24 @@ class Sink(Protocol):
 class JsonLines:
     """For programs: one JSON object per detection on `out`, flushed at once, and nothing else:
     `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`. The narrowband hint (for a model
-    of `labels`) goes to `err`, once, when the microphone first hears nothing above 4 kHz."""
+    of `labels`) goes to `err`, once, when the microphone first hears nothing above 4 kHz; so does
+    each loss of the microphone and its return (`--reconnect`)."""
 
     def __init__(self, out: IO[str], err: IO[str] | None = None, labels: Sequence[str] = ()):
         self.out = out
         self.err = err
         self.hint = narrowband_hint(labels)
         self._told = False
+        self._lost: str | None = None
 
     def show(self, update: Update) -> None:
         if update.narrowband and not self._told and self.err is not None:
             print(f"livecmd listen: {self.hint}", file=self.err, flush=True)
             self._told = True
+        if update.lost != self._lost and self.err is not None:
+            back = f"the microphone is back; {update.dropped_s:.1f} s of audio not heard in all"
+            print(f"livecmd listen: {update.lost or back}", file=self.err, flush=True)
+        self._lost = update.lost
         for detection, latency in zip(update.detections, update.latencies_ms):
             record = {"time": round(detection.time, 3), "label": detection.label,
                       "score": round(detection.score, 4), "latency_ms": round(latency, 2)}
@@ -127,6 +135,7 @@ class LiveView:
         self.level_db = LEVEL_FLOOR_DB
         self.gain_db = 0.0
         self.narrowband = False
+        self.lost: str | None = None
         self.stream_s = 0.0
         self.latency_ms: tuple[float, float] | None = None  # (p50, p99)
         self.dropped_s = 0.0
@@ -141,11 +150,12 @@ class LiveView:
         self.level_db = update.level_db
         self.gain_db = update.gain_db
         self.narrowband = update.narrowband
+        self.lost = update.lost
         self.stream_s = update.stream_s
         self.detections.extend(zip(update.detections, update.latencies_ms))
         self.latency_ms = update.latency_ms
         self.dropped_s = update.dropped_s
-        self.refresh(force=bool(update.detections))  # a new detection shows at once
+        self.refresh(force=bool(update.detections) or update.lost is not None)  # a new detection or a lost microphone shows at once
 
     def refresh(self, force: bool = False) -> None:
         import time
@@ -194,6 +204,8 @@ class LiveView:
         timing = Text(f"{self.stream_s:.1f} s   latency {latency}   dropped ")
         timing.append(f"{self.dropped_s:.2f} s", style="bold red" if self.dropped_s else "")
         grid.add_row("input", meter)
+        if self.lost:
+            grid.add_row("", Text(self.lost, style="bold red"))
         if self.narrowband:
             grid.add_row("", Text(narrowband_hint(self.labels), style="bold yellow"))
         grid.add_row("stream", timing)

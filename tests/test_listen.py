@@ -246,11 +246,12 @@ def _unknown_model(root: Path) -> Path:
         (lambda f: ["--input", str(f["short"]), "--weights", str(f["weights"]), "--buffer-s", "1"], "window plus a hop"),
         (lambda f: ["--input", str(f["short"]), "--mic", "pulse"], "not both"),
         (lambda f: ["--input", str(f["short"]), "--mic-rate", "48000"], "resampled from its own rate"),
+        (lambda f: ["--input", str(f["short"]), "--reconnect"], "a clip .--input. does not"),
         (lambda f: ["--fast"], "give the clip with --input"),
     ],
     ids=["missing-input", "unreadable-input", "missing-weights", "not-safetensors", "unknown-model",
          "zero-hop", "hop-longer-than-window", "unknown-device", "bad-threshold", "ring-too-small",
-         "input-and-mic", "input-and-mic-rate", "fast-without-input"],
+         "input-and-mic", "input-and-mic-rate", "input-and-reconnect", "fast-without-input"],
 )
 def test_each_user_error_is_one_line_and_exit_2(files, capsys, monkeypatch, args, message) -> None:
     assert re.search(message, _error(capsys, monkeypatch, *args(files)))

@@ -109,13 +109,15 @@ def test_listen_yields_the_detections_of_a_clip(tones: Path, tmp_path: Path) -> 
     assert found == _fed(livecmd.Recognizer(tones, device="cpu"), audio.load(clip, RATE), [3000])
     with pytest.raises(LivecmdError, match="not both"):
         next(livecmd.listen(clip, tones, mic="0"))
+    with pytest.raises(LivecmdError, match="a clip .input. does not"):
+        next(livecmd.listen(clip, tones, reconnect=True))
 
 
 class _Flood:
     """A source that writes its wave into the ring as fast as it can, never waiting for the
     reader: a microphone beside a reader that has fallen far behind."""
 
-    name, failure = "flood", None
+    name, failure, lost = "flood", None, None
 
     def __init__(self, ring: Ring, wave: np.ndarray, block: int):
         self.ring, self.wave, self.block = ring, wave, block

@@ -31,7 +31,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 import numpy as np
 import pytest
@@ -827,6 +827,63 @@ def test_the_microphone_vanishing_mid_stream_ends_listen_with_a_clear_message(
     assert lines[-1].startswith("livecmd: error: the microphone 'pulse' stopped after ")
     assert ("its stream ended" if how == "stopped" else "it sent no audio for 2 s") in lines[-1]
     assert waited < 20
+
+
+def _line_with(stream: IO[str], text: str) -> str:
+    """The first line of `stream` holding `text` (PortAudio's and ALSA's own complaints skipped)."""
+    for line in stream:
+        if text in line:
+            return line
+    raise AssertionError(f"{text!r} never came")
+
+
+@pytest.mark.mic
+@pytest.mark.parametrize("how", ["stopped", "frozen"])
+def test_with_reconnect_listen_waits_for_the_microphone_to_come_back_and_goes_on(
+    private_vmic, tones: Path, words_clip: Path, how: str
+) -> None:
+    """The sound server goes away and starts again (as a USB microphone comes back when plugged
+    in again), or hangs and wakes up: with --reconnect listen says so on stderr, waits, captures
+    the microphone again and hears the words played after it came back; the time away counts as
+    dropped audio."""
+    process = _spawn("listen", "--mic", "pulse", "--json", "--weights", str(tones), "--device", "cpu", "--no-agc", "--reconnect",
+                     "--duration", "10", env=private_vmic)
+    watchdog = threading.Timer(120, process.kill)
+    watchdog.start()
+    daemon = _pulse_daemon(private_vmic)
+    try:
+        assert _line_with(process.stderr, "livecmd listen: ").startswith("livecmd listen: listening to microphone 'pulse'")
+        subprocess.run([str(VMIC / "feed.sh"), "--loop", str(words_clip)], env=private_vmic, check=True, timeout=30)
+        before = json.loads(process.stdout.readline())  # it hears the feed...
+        if how == "stopped":  # ... the microphone goes
+            subprocess.run([str(VMIC / "teardown.sh")], env=private_vmic, capture_output=True, timeout=60)
+        else:
+            os.kill(daemon, signal.SIGSTOP)
+        lost = _line_with(process.stderr, "livecmd listen: ")
+        gone = time.monotonic()
+        assert process.poll() is None  # still running, waiting
+        time.sleep(2.0)
+        if how == "stopped":  # ... and comes back
+            subprocess.run([str(VMIC / "setup.sh")], env=private_vmic, capture_output=True, check=True, timeout=120)
+        else:
+            os.kill(daemon, signal.SIGCONT)
+        back = _line_with(process.stderr, "livecmd listen: ")
+        away = time.monotonic() - gone
+        subprocess.run([str(VMIC / "feed.sh"), "--loop", str(words_clip)], env=private_vmic, check=True, timeout=30)
+        after = [json.loads(line) for line in process.stdout]  # what it heard once the microphone was back, to --duration
+        process.wait(timeout=30)
+        summary = _line_with(process.stderr, "livecmd listen: ")
+    finally:
+        watchdog.cancel()
+        if how == "frozen":
+            os.kill(daemon, signal.SIGCONT)  # so that the fixture's teardown can stop it, whatever failed
+    assert before["label"] == "low"
+    assert "microphone 'pulse' lost" in lost and "waiting for it to come back" in lost, lost
+    assert "the microphone is back" in back, back
+    assert [d["label"] for d in after][:2] == ["low", "high"] and all(d["time"] > before["time"] for d in after)
+    assert process.returncode == 0
+    dropped = float(re.search(r"dropped ([0-9.]+) s", summary).group(1))
+    assert 2.0 <= dropped <= away + 2.0, (dropped, away, summary)
 
 
 @pytest.mark.slow

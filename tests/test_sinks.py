@@ -126,6 +126,19 @@ def test_the_narrowband_hint_names_yes_and_stop_only_for_a_model_that_knows_them
     assert "nothing above 4 kHz" in text and "yes and stop" not in text
 
 
+def test_a_lost_microphone_shows_in_the_view_and_is_said_once_on_stderr_as_is_its_return() -> None:
+    lost = "microphone 'usb' lost (its stream ended): waiting for it to come back"
+    view = LiveView(SPEECH, (0.5,) * 12, SHIPPED_MODEL, "cpu", console=_console())
+    err = io.StringIO()
+    sink = JsonLines(io.StringIO(), err, SPEECH)
+    for waiting in (None, lost, lost, None, None):
+        update = Update(np.zeros(12, np.float32), -100.0, 3.0, [], [], None, 4.2 if waiting is None else 0.0, lost=waiting)
+        view.show(update)
+        sink.show(update)
+        assert (lost in " ".join(_text(_console(), view.render()).split())) == (waiting is not None)
+    assert err.getvalue().splitlines() == [f"livecmd listen: {lost}", "livecmd listen: the microphone is back; 4.2 s of audio not heard in all"]
+
+
 def test_callback_gets_each_detection_in_order() -> None:
     got: list[Detection] = []
     sink = Callback(got.append)

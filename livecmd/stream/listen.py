@@ -62,6 +62,7 @@ class ListenOptions:
     max_utterance_ms: float | None = None  # no event within a longer run of voice (0: any length); None = the weights' own
     peak_ms: float | None = None  # multi-class: fire the highest peak once no score has risen this long (0: at the hold); None = the weights' own
     agc: bool = True  # automatic gain control for a domain that has one (speech): soft audio brought up (livecmd.stream.level)
+    reconnect: bool = False  # a microphone that goes away is waited for instead of ending listen (sources.ReconnectingMic)
     buffer_s: float = BUFFER_SECONDS  # ring capacity: how far the reader may fall behind before audio drops
     max_batch: int = 16  # windows scored at once when several are waiting
     duration: float | None = None  # stop after this many seconds of audio
@@ -82,6 +83,10 @@ class Totals:
     dropped: int = 0
     wall_s: float = 0.0
     latency_ms: list[float] = field(default_factory=list)
+
+    def recent(self) -> tuple[float, float] | None:
+        """The decision latency (p50, p99) in ms of the last `RECENT_LATENCIES` windows; None before any."""
+        return tuple(np.percentile(self.latency_ms[-RECENT_LATENCIES:], [50, 99])) if self.latency_ms else None
 
     def line(self, device: str, model: str) -> str:
         rate = self.windows / self.wall_s if self.wall_s > 0 else 0.0
@@ -116,6 +121,8 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         raise LivecmdError("--input and --mic both given: listen to a clip (--input) or a microphone (--mic), not both")
     if options.input is not None and options.mic_rate is not None:
         raise LivecmdError("--mic-rate is the microphone's capture rate: a clip (--input) is resampled from its own rate")
+    if options.input is not None and options.reconnect:
+        raise LivecmdError("--reconnect waits for a microphone that goes away: a clip (--input) does not")
     if options.input is None and options.fast:
         raise LivecmdError("--fast reads a clip as fast as possible: give the clip with --input FILE")
     # The input is checked before anything slow (torch takes seconds to import), so a machine
@@ -137,7 +144,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
             f"--buffer-s {options.buffer_s:g}: the ring must hold a window plus a hop "
             f"({(length + recognizer.hop) / rate:g} s or more)")
     ring, source, heard = open_source(recognizer, clip, mic, realtime=not options.fast,
-                                      buffer_s=options.buffer_s, mic_rate=options.mic_rate)
+                                      buffer_s=options.buffer_s, mic_rate=options.mic_rate, reconnect=options.reconnect)
     sink: Sink
     if options.json:
         sink = JsonLines(out, err, recognizer.labels)
@@ -177,11 +184,11 @@ def _thresholds(specs: Sequence[str]) -> tuple[float | None, dict[str, float]]:
 
 def open_source(
     recognizer: Recognizer, clip: np.ndarray | None, mic: int | None, realtime: bool,
-    buffer_s: float = BUFFER_SECONDS, mic_rate: int | None = None,
+    buffer_s: float = BUFFER_SECONDS, mic_rate: int | None = None, reconnect: bool = False,
 ) -> tuple[Ring, sources.Source, str]:
     """The ring and the source that writes `clip` (16 kHz; paced in `realtime` or as fast as the
-    reader takes it) or captures microphone `mic` into it at the recognizer's rate, and how the
-    input is named in the view."""
+    reader takes it) or captures microphone `mic` into it at the recognizer's rate (waiting for
+    it when it goes away, with `reconnect`), and how the input is named in the view."""
     rate = recognizer.sample_rate
     ring = Ring(max(round(buffer_s * rate), recognizer.window_samples + recognizer.hop))
     block = round(BLOCK_SECONDS * rate)
@@ -192,7 +199,7 @@ def open_source(
         wave = np.concatenate([resampled, np.zeros(recognizer.end_silence(len(resampled)), dtype=np.float32)])
         return ring, sources.FileSource(ring, wave, rate, block if realtime else FAST_BLOCK, realtime), "a clip"
     assert mic is not None
-    source = sources.MicSource(ring, mic, rate, block, mic_rate)
+    source = (sources.ReconnectingMic if reconnect else sources.MicSource)(ring, mic, rate, block, mic_rate)
     heard = f"microphone {source.name!r}"
     if source.capture_rate != rate:
         heard += f" (captured at {source.capture_rate} Hz, resampled)"
@@ -221,17 +228,24 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
     `stop_at` samples are reached, or the CLI saw a Ctrl-C that never reached this loop as a
     KeyboardInterrupt (`livecmd.interrupts`); then stop the source. A reader that fell so far
     behind that audio was overwritten counts it as dropped and tells the recognizer of the gap.
-    `totals` is kept up to date."""
+    While the source waits for its microphone to come back (`lost`), an update without
+    scores says so. `totals` is kept up to date."""
     rate, hop = recognizer.sample_rate, recognizer.hop
     most = recognizer.engine.max_batch * hop
     chunk = np.empty(ring.capacity, dtype=np.float32)
     position = recognizer.position
+    lost: str | None = None  # what the last update said of a lost microphone
     source.start()
     try:
         while not interrupts.pressed() and (stop_at is None or recognizer.next_end <= stop_at):
             if not ring.wait_for(max(position + 1, recognizer.next_end), timeout=0.1):
                 if ring.closed:
                     break
+                if source.lost != lost:  # the microphone went away (or came back before any window): say so now
+                    lost = source.lost
+                    yield Update(scores=np.zeros(len(recognizer.labels), dtype=np.float32), level_db=-100.0,
+                                 stream_s=totals.samples / rate, detections=[], latencies_ms=[], latency_ms=totals.recent(),
+                                 dropped_s=ring.dropped / rate, gain_db=recognizer.gain_db, narrowband=recognizer.narrowband, lost=lost)
                 continue
             held = ring.held()
             if position < held.oldest:  # fell behind: the audio overwritten meanwhile is given up
@@ -261,11 +275,13 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
                 stream_s=totals.samples / rate,
                 detections=scored.detections,
                 latencies_ms=[by_end[d.end] for d in scored.detections],
-                latency_ms=tuple(np.percentile(totals.latency_ms[-RECENT_LATENCIES:], [50, 99])),
+                latency_ms=totals.recent(),
                 dropped_s=ring.dropped / rate,
                 gain_db=recognizer.gain_db,
                 narrowband=recognizer.narrowband,
+                lost=source.lost,
             )
+            lost = source.lost
     finally:
         source.stop()
         totals.dropped = ring.dropped

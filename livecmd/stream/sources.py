@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from types import ModuleType
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import soxr
@@ -97,10 +97,12 @@ CLOSE_SECONDS = 1.0
 
 class Source(Protocol):
     """What the listen loop needs of a source: it writes into its ring between start and stop
-    (and closes the ring when its audio ends). `failure` says why it ended early, if it did."""
+    (and closes the ring when its audio ends). `failure` says why it ended early, if it did;
+    `lost`, while it is waiting for its microphone to come back (`ReconnectingMic`), why."""
 
     name: str
     failure: str | None
+    lost: str | None
 
     def start(self) -> None: ...
 
@@ -155,15 +157,20 @@ class MicSource:
     A microphone can vanish mid-stream (unplugged, its sound server stopped). PortAudio then
     ends the stream (its finished callback runs) or, with some drivers, simply stops calling
     back. Either way a watchdog sets `failure` and closes the ring, so the listen loop ends
-    instead of waiting for audio that will never come.
+    instead of waiting for audio that will never come; or, given `on_failure`, calls it with why
+    and leaves the ring open (`ReconnectingMic`).
     """
 
-    def __init__(self, ring: Ring, device: int, sample_rate: int, block: int, capture_rate: int | None = None):
+    def __init__(self, ring: Ring, device: int, sample_rate: int, block: int, capture_rate: int | None = None,
+                 on_failure: Callable[[str], None] | None = None):
         sd = sounddevice()
         self.ring = ring
         info = sd.query_devices(device)
         self.name = str(info["name"])
         self.failure: str | None = None
+        self.lost: str | None = None
+        self.closed = False  # stopped, and its stream closed (not left behind with a hung server)
+        self._on_failure = on_failure
         self._sd = sd
         self._stopping = threading.Event()
         self._capture = Capture(ring)
@@ -189,7 +196,8 @@ class MicSource:
         self._capture.rate(rate, sample_rate)
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
-        self._capture(indata, frames, when, status)
+        if not self._stopping.is_set():  # a stream left behind whose server wakes up again writes nothing more
+            self._capture(indata, frames, when, status)
 
     def _finished(self) -> None:
         """PortAudio ended the stream: our own stop, or the device went away."""
@@ -208,10 +216,14 @@ class MicSource:
                 return
 
     def _fail(self, why: str) -> None:
+        if self._on_failure is not None:
+            self._on_failure(why)
+            return
         if self.failure is None:
             after = time.monotonic() - self._started
             self.failure = (f"the microphone {self.name!r} stopped after {after:.1f} s ({why}: unplugged, or its "
-                            f"sound server stopped); check the input with --list-devices and start listen again")
+                            f"sound server stopped); check the input with --list-devices and start listen again "
+                            f"(with --reconnect it waits for the microphone to come back)")
         self.ring.close()
 
     def start(self) -> None:
@@ -223,7 +235,9 @@ class MicSource:
         """Stop capturing. A stream whose sound server hangs cannot be closed: PortAudio then
         blocks in stop() for a long time, and in its own clean-up at exit (or crashes there), so
         after `CLOSE_SECONDS` the stream is left behind and the process ends without that
-        clean-up, once the summary and the error are out."""
+        clean-up, once the summary and the error are out. Stopping twice does nothing more."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         closer = threading.Thread(target=self._close, name="livecmd-mic-close", daemon=True)
         closer.start()
@@ -239,6 +253,83 @@ class MicSource:
             self._stream.close()
         except self._sd.PortAudioError:  # the device is gone: nothing left to stop
             pass
+        self.closed = True
+
+
+RETRY_SECONDS = 1.0
+"""How often a lost microphone is looked for again."""
+
+
+class ReconnectingMic:
+    """A microphone that may go away and come back, for listen left on all day: a Bluetooth
+    headset out of range, a USB microphone unplugged and plugged in again, its sound server
+    restarted. When the `MicSource` fails, `lost` says why and nothing reaches the ring; every
+    `RETRY_SECONDS` PortAudio is started afresh (it lists devices only when it starts, so a
+    device plugged in since is seen) and the device of the same name is captured again. The
+    time it was away is counted as dropped audio, like the blocks a driver discards, and the
+    audio before and after it is read as one stream. It never fails: `stop` ends it."""
+
+    def __init__(self, ring: Ring, device: int, sample_rate: int, block: int, capture_rate: int | None = None):
+        self.ring = ring
+        self._settings = (sample_rate, block, capture_rate)
+        self._mic = self._open(device)
+        self.name, self.capture_rate = self._mic.name, self._mic.capture_rate
+        self.failure: str | None = None
+        self.lost: str | None = None
+        self._gone = threading.Event()
+        self._stopping = threading.Event()
+        self._keeper = threading.Thread(target=self._keep, name="livecmd-mic-reconnect", daemon=True)
+
+    def _open(self, device: int) -> MicSource:
+        return MicSource(self.ring, device, *self._settings, on_failure=self._lose)
+
+    def _lose(self, why: str) -> None:
+        """From the microphone's watchdog or PortAudio's thread: it stopped."""
+        self.lost = f"microphone {self.name!r} lost ({why}): waiting for it to come back"
+        self._gone.set()
+
+    def start(self) -> None:
+        self._mic.start()
+        self._keeper.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._gone.set()
+        self._keeper.join(CLOSE_SECONDS)  # it may be opening a device whose server hangs: left behind
+        self._mic.stop()
+
+    def _keep(self) -> None:
+        while not self._stopping.is_set():
+            self._gone.wait()
+            if self._stopping.is_set():
+                return
+            since = time.monotonic()
+            self._mic.stop()
+            while not self._stopping.wait(RETRY_SECONDS):
+                mic = self._reopen()
+                if mic is not None:
+                    self._mic = mic
+                    self.ring.lose(round((time.monotonic() - since) * self._settings[0]))
+                    self.lost = None
+                    break
+
+    def _reopen(self) -> MicSource | None:
+        """The device of the same name captured again, started; None while it is not back."""
+        sd = sounddevice()
+        try:
+            if self._mic.closed:  # no stream left open: PortAudio may start afresh and list devices anew
+                sd._terminate()
+                sd._initialize()
+            mic = self._open(next(d["index"] for d in input_devices() if d["name"] == self.name))
+        except (StopIteration, LivecmdError, sd.PortAudioError):
+            return None
+        self._gone.clear()  # before it starts: a failure from now on is this microphone's
+        try:
+            mic.start()
+        except sd.PortAudioError:
+            mic.stop()
+            return None
+        return mic
 
 
 def _leave_now(code: int) -> None:
@@ -265,6 +356,7 @@ class FileSource:
         self.realtime = realtime
         self.name = "file"
         self.failure: str | None = None  # a decoded clip cannot fail part way
+        self.lost: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livecmd-file-source", daemon=True)
 
