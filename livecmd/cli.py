@@ -77,7 +77,7 @@ def listen(
     mic: str | None = typer.Option(None, "--mic", metavar="NAME|INDEX", help="Audio input device: its index or part of its name, from --list-devices (by default the system's default input).", show_default=False),
     mic_rate: int | None = typer.Option(None, "--mic-rate", metavar="HZ", min=1, help="Capture at this rate and resample to the model's. \\[default: the model's rate, or the device's own where it refuses that]", show_default=False),
     list_devices: bool = typer.Option(False, "--list-devices", metavar="", help="List the audio input devices, then exit."),
-    json_lines: bool = typer.Option(False, "--json", metavar="", help="One JSON line per detection on stdout ({time, label, score, latency_ms}) instead of the live view."),
+    json_lines: bool = typer.Option(False, "--json", metavar="", help="One JSON line per detection on stdout ({time, label, score, latency_ms}, and from a microphone at: the local date and time) instead of the live view."),
     hop_ms: float = typer.Option(100.0, "--hop-ms", metavar="MS", help="A window ends every this many ms (more than 0, at most the model's window; the cached engine rounds it to 5.0625-ms steps)."),
     smooth_ms: float = typer.Option(300.0, "--smooth-ms", metavar="MS", help="Scores are averaged over this span of windows (0: no smoothing)."),
     threshold: list[str] = typer.Option([], "--threshold", metavar="[LABEL=]SCORE", help="Smoothed score that fires an event: 0.6 for every label, yes=0.8 for one; repeatable. \\[default: the threshold the weights were tuned for (the shipped speech model's is in its card), else 0.5]", show_default=False),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import IO, Callable, Protocol, Sequence
 
 import numpy as np
@@ -74,14 +75,18 @@ class Sink(Protocol):
 
 class JsonLines:
     """For programs: one JSON object per detection on `out`, flushed at once, and nothing else:
-    `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`. The narrowband hint (for a model
-    of `labels`) goes to `err`, once, when the microphone first hears nothing above 4 kHz; so does
-    each loss of the microphone and its return (`--reconnect`)."""
+    `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`, with `wall_clock` (a microphone)
+    also `"at"`: the local date and time the word's window ended, ISO 8601 to the millisecond, so
+    that a log of listen left on all day says when each word was heard (stream time stops while a
+    microphone is away). The narrowband hint (for a model of `labels`) goes to `err`, once, when
+    the microphone first hears nothing above 4 kHz; so does each loss of the microphone and its
+    return (`--reconnect`)."""
 
-    def __init__(self, out: IO[str], err: IO[str] | None = None, labels: Sequence[str] = ()):
+    def __init__(self, out: IO[str], err: IO[str] | None = None, labels: Sequence[str] = (), wall_clock: bool = False):
         self.out = out
         self.err = err
         self.hint = narrowband_hint(labels)
+        self.wall_clock = wall_clock
         self._told = False
         self._lost: str | None = None
 
@@ -93,9 +98,12 @@ class JsonLines:
             back = f"the microphone is back; {update.dropped_s:.1f} s of audio not heard in all"
             print(f"livecmd listen: {update.lost or back}", file=self.err, flush=True)
         self._lost = update.lost
+        now = datetime.now().astimezone()
         for detection, latency in zip(update.detections, update.latencies_ms):
             record = {"time": round(detection.time, 3), "label": detection.label,
                       "score": round(detection.score, 4), "latency_ms": round(latency, 2)}
+            if self.wall_clock:
+                record["at"] = (now - timedelta(milliseconds=latency)).isoformat(timespec="milliseconds")
             self.out.write(json.dumps(record) + "\n")
         if update.detections:
             self.out.flush()

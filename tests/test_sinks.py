@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime, timedelta
 
 import numpy as np
 from rich.console import Console
@@ -106,6 +107,13 @@ def test_json_lines_write_one_object_per_detection_and_nothing_else() -> None:
         {"time": 1.5, "label": "on", "score": 0.9123, "latency_ms": 9.12},
         {"time": 1.9, "label": "off", "score": 0.8, "latency_ms": 4.0},
     ]
+    clocked = io.StringIO()
+    before = datetime.now().astimezone()
+    JsonLines(clocked, wall_clock=True).show(_update([0.9, 0.1], 2.0, [Detection("on", 1.5, 0.9, 24_000)], [500.0]))
+    (line,) = [json.loads(line) for line in clocked.getvalue().splitlines()]
+    at = datetime.fromisoformat(line["at"])  # a microphone's: when the word's window ended, local time with its offset
+    assert at.utcoffset() == before.utcoffset() and timedelta(milliseconds=400) < before - at < timedelta(milliseconds=600)
+    assert set(line) == {"time", "label", "score", "latency_ms", "at"}
 
 
 def test_the_narrowband_hint_names_yes_and_stop_only_for_a_model_that_knows_them() -> None:

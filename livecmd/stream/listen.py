@@ -181,7 +181,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
                                       buffer_s=options.buffer_s, mic_rate=options.mic_rate, reconnect=options.reconnect)
     sink: Sink
     if options.json:
-        sink = JsonLines(out, err, recognizer.labels)
+        sink = JsonLines(out, err, recognizer.labels, wall_clock=clip is None)
         if clip is None:  # a program reading the JSON lines may wait for this to start talking
             print(f"livecmd listen: listening to {heard} at {rate} Hz; Ctrl-C to stop", file=err, flush=True)
     else:
