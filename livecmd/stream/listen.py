@@ -96,7 +96,10 @@ class Latencies:
 
     def recent(self) -> tuple[float, float] | None:
         """(p50, p99) in ms of the last `RECENT_LATENCIES` windows; None before any."""
-        return (float(np.percentile(self._recent, 50)), float(np.percentile(self._recent, 99))) if self._recent else None
+        if not self._recent:
+            return None
+        p50, p99 = np.percentile(self._recent, [50, 99])
+        return float(p50), float(p99)
 
     def overall(self) -> tuple[float, float] | None:
         """(p50, p99) in ms of every window of the run, from the histogram: each its bin's
