@@ -302,10 +302,11 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
         raise LivecmdError("listen to a clip (input) or a microphone (mic), not both")
     if input is not None and reconnect:
         raise LivecmdError("reconnect waits for a microphone that goes away: a clip (input) does not")
-    device = None if input is not None else live.sources.find_microphone(mic)
+    if input is None and not reconnect:  # with reconnect one not there yet is waited for
+        live.sources.find_microphone(mic)
     clip = audio.load(input, SAMPLE_RATE) if input is not None else None
     recognizer = Recognizer(weights, **options)
-    ring, source, _ = live.open_source(recognizer, clip, device, realtime=bool(realtime), reconnect=reconnect)
+    ring, source, _ = live.open_source(recognizer, clip, mic, realtime=bool(realtime), reconnect=reconnect)
     for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter())):
         yield from step.detections
     if source.failure is not None:

@@ -95,7 +95,7 @@ class JsonLines:
             print(f"livecmd listen: {self.hint}", file=self.err, flush=True)
             self._told = True
         if update.lost != self._lost and self.err is not None:
-            back = f"the microphone is back; {update.dropped_s:.1f} s of audio not heard in all"
+            back = f"microphone found: listening ({update.dropped_s:.1f} s of audio not heard in all)"
             print(f"livecmd listen: {update.lost or back}", file=self.err, flush=True)
         self._lost = update.lost
         now = datetime.now().astimezone()

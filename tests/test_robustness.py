@@ -879,11 +879,39 @@ def test_with_reconnect_listen_waits_for_the_microphone_to_come_back_and_goes_on
             os.kill(daemon, signal.SIGCONT)  # so that the fixture's teardown can stop it, whatever failed
     assert before["label"] == "low"
     assert "microphone 'pulse' lost" in lost and "waiting for it to come back" in lost, lost
-    assert "the microphone is back" in back, back
+    assert "microphone found: listening" in back, back
     assert [d["label"] for d in after][:2] == ["low", "high"] and all(d["time"] > before["time"] for d in after)
     assert process.returncode == 0
     dropped = float(re.search(r"dropped ([0-9.]+) s", summary).group(1))
     assert 2.0 <= dropped <= away + 2.0, (dropped, away, summary)
+
+
+@pytest.mark.mic
+def test_with_reconnect_listen_started_before_the_microphone_waits_for_it(private_vmic, tones: Path, words_clip: Path) -> None:
+    """A service started before the sound server: with --reconnect, no microphone at the start
+    is waited for (stderr says so), not an error; once the server is up its words are heard, and
+    the wait is not counted as dropped audio."""
+    subprocess.run([str(VMIC / "teardown.sh")], env=private_vmic, capture_output=True, timeout=60)
+    process = _spawn("listen", "--mic", "pulse", "--json", "--weights", str(tones), "--device", "cpu", "--no-agc", "--reconnect",
+                     "--duration", "6", env=private_vmic)
+    watchdog = threading.Timer(120, process.kill)
+    watchdog.start()
+    try:
+        ready = _line_with(process.stderr, "livecmd listen: ")
+        waiting = _line_with(process.stderr, "livecmd listen: ")
+        subprocess.run([str(VMIC / "setup.sh")], env=private_vmic, capture_output=True, check=True, timeout=120)
+        back = _line_with(process.stderr, "livecmd listen: ")
+        subprocess.run([str(VMIC / "feed.sh"), "--loop", str(words_clip)], env=private_vmic, check=True, timeout=30)
+        heard = [json.loads(line)["label"] for line in process.stdout]
+        process.wait(timeout=30)
+        summary = _line_with(process.stderr, "livecmd listen: ")
+    finally:
+        watchdog.cancel()
+    assert ready.startswith("livecmd listen: listening to --mic pulse (none there yet)"), ready
+    assert "no microphone (--mic pulse) yet: waiting for one" in waiting, waiting
+    assert "microphone found: listening" in back, back
+    assert heard[:2] == ["low", "high"] and process.returncode == 0
+    assert "dropped 0.00 s" in summary, summary
 
 
 @pytest.mark.slow

@@ -144,7 +144,7 @@ def test_a_lost_microphone_shows_in_the_view_and_is_said_once_on_stderr_as_is_it
         view.show(update)
         sink.show(update)
         assert (lost in " ".join(_text(_console(), view.render()).split())) == (waiting is not None)
-    assert err.getvalue().splitlines() == [f"livecmd listen: {lost}", "livecmd listen: the microphone is back; 4.2 s of audio not heard in all"]
+    assert err.getvalue().splitlines() == [f"livecmd listen: {lost}", "livecmd listen: microphone found: listening (4.2 s of audio not heard in all)"]
 
 
 def test_callback_gets_each_detection_in_order() -> None:

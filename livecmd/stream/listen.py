@@ -165,7 +165,8 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     # The input is checked before anything slow (torch takes seconds to import), so a machine
     # without a microphone, or a mistyped clip, gets its answer at once. Clips are decoded at
     # the paper's 16 kHz, the rate of every domain; weights at another rate resample once more.
-    mic = None if options.input is not None else sources.find_microphone(options.mic)
+    if options.input is None and not options.reconnect:  # with --reconnect one not there yet is waited for
+        sources.find_microphone(options.mic)
     clip = audio.load(options.input, SAMPLE_RATE) if options.input is not None else None
 
     every, per_label = _thresholds(options.thresholds)
@@ -180,7 +181,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         raise LivecmdError(
             f"--buffer-s {options.buffer_s:g}: the ring must hold a window plus a hop "
             f"({(length + recognizer.hop) / rate:g} s or more)")
-    ring, source, heard = open_source(recognizer, clip, mic, realtime=not options.fast,
+    ring, source, heard = open_source(recognizer, clip, options.mic, realtime=not options.fast,
                                       buffer_s=options.buffer_s, mic_rate=options.mic_rate, reconnect=options.reconnect)
     sink: Sink
     if options.json:
@@ -220,12 +221,13 @@ def _thresholds(specs: Sequence[str]) -> tuple[float | None, dict[str, float]]:
 
 
 def open_source(
-    recognizer: Recognizer, clip: np.ndarray | None, mic: int | None, realtime: bool,
+    recognizer: Recognizer, clip: np.ndarray | None, mic: str | None, realtime: bool,
     buffer_s: float = BUFFER_SECONDS, mic_rate: int | None = None, reconnect: bool = False,
 ) -> tuple[Ring, sources.Source, str]:
     """The ring and the source that writes `clip` (16 kHz; paced in `realtime` or as fast as the
-    reader takes it) or captures microphone `mic` into it at the recognizer's rate (waiting for
-    it when it goes away, with `reconnect`), and how the input is named in the view."""
+    reader takes it) or captures the microphone `mic` names (`--mic`; None: the default input)
+    into it at the recognizer's rate (waiting for it while it is away, with `reconnect`), and how
+    the input is named in the view."""
     rate = recognizer.sample_rate
     ring = Ring(max(round(buffer_s * rate), recognizer.window_samples + recognizer.hop))
     block = round(BLOCK_SECONDS * rate)
@@ -235,9 +237,12 @@ def open_source(
         resampled = audio.resample(clip, SAMPLE_RATE, rate)
         wave = np.concatenate([resampled, np.zeros(recognizer.end_silence(len(resampled)), dtype=np.float32)])
         return ring, sources.FileSource(ring, wave, rate, block if realtime else FAST_BLOCK, realtime), "a clip"
-    assert mic is not None
-    source = (sources.ReconnectingMic if reconnect else sources.MicSource)(ring, mic, rate, block, mic_rate)
-    heard = f"microphone {source.name!r}"
+    source: sources.ReconnectingMic | sources.MicSource
+    if reconnect:
+        source = sources.ReconnectingMic(ring, mic, rate, block, mic_rate)
+    else:
+        source = sources.MicSource(ring, sources.find_microphone(mic), rate, block, mic_rate)
+    heard = f"microphone {source.name!r}" if source.lost is None else f"{source.name} (none there yet)"
     if source.capture_rate != rate:
         heard += f" (captured at {source.capture_rate} Hz, resampled)"
     return ring, source, heard

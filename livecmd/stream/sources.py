@@ -261,24 +261,35 @@ RETRY_SECONDS = 1.0
 
 
 class ReconnectingMic:
-    """A microphone that may go away and come back, for listen left on all day: a Bluetooth
-    headset out of range, a USB microphone unplugged and plugged in again, its sound server
-    restarted. When the `MicSource` fails, `lost` says why and nothing reaches the ring; every
-    `RETRY_SECONDS` PortAudio is started afresh (it lists devices only when it starts, so a
-    device plugged in since is seen) and the device of the same name is captured again. The
-    time it was away is counted as dropped audio, like the blocks a driver discards, and the
-    audio before and after it is read as one stream. It never fails: `stop` ends it."""
+    """The microphone `mic` names (an index or part of a name, as `--mic`; None: the system's
+    default input), for listen left on all day: one that goes away (a Bluetooth headset out of
+    range, a USB microphone unplugged, its sound server restarted) or is not there yet (a service
+    started before the sound server) is waited for. While there is none, `lost` says why and
+    nothing reaches the ring; every `RETRY_SECONDS` PortAudio is started afresh (it lists devices
+    only when it starts, so a device plugged in since is seen) and the microphone `mic` names
+    then is captured: without `mic`, whatever the default input is by then. The time one was away
+    is counted as dropped audio, like the blocks a driver discards, and the audio before and after
+    it is read as one stream. It never fails: `stop` ends it."""
 
-    def __init__(self, ring: Ring, device: int, sample_rate: int, block: int, capture_rate: int | None = None):
+    def __init__(self, ring: Ring, mic: str | None, sample_rate: int, block: int, capture_rate: int | None = None):
         self.ring = ring
-        self._settings = (sample_rate, block, capture_rate)
-        self._mic = self._open(device)
-        self.name, self.capture_rate = self._mic.name, self._mic.capture_rate
         self.failure: str | None = None
         self.lost: str | None = None
+        self._wanted = mic
+        self._settings = (sample_rate, block, capture_rate)
         self._gone = threading.Event()
         self._stopping = threading.Event()
         self._keeper = threading.Thread(target=self._keep, name="livecmd-mic-reconnect", daemon=True)
+        self._mic: MicSource | None = None
+        try:
+            self._mic = self._open(find_microphone(mic))
+        except LivecmdError:  # none there yet: waited for from the start
+            self.name = "the default input" if mic is None else f"--mic {mic}"
+            self.capture_rate = capture_rate or sample_rate
+            self.lost = f"no microphone ({self.name}) yet: waiting for one"
+            self._gone.set()
+        else:
+            self.name, self.capture_rate = self._mic.name, self._mic.capture_rate
 
     def _open(self, device: int) -> MicSource:
         return MicSource(self.ring, device, *self._settings, on_failure=self._lose)
@@ -289,39 +300,43 @@ class ReconnectingMic:
         self._gone.set()
 
     def start(self) -> None:
-        self._mic.start()
+        if self._mic is not None:
+            self._mic.start()
         self._keeper.start()
 
     def stop(self) -> None:
         self._stopping.set()
         self._gone.set()
         self._keeper.join(CLOSE_SECONDS)  # it may be opening a device whose server hangs: left behind
-        self._mic.stop()
+        if self._mic is not None:
+            self._mic.stop()
 
     def _keep(self) -> None:
         while not self._stopping.is_set():
             self._gone.wait()
             if self._stopping.is_set():
                 return
-            since = time.monotonic()
-            self._mic.stop()
+            since = time.monotonic() if self._mic is not None else None  # waiting at the start drops nothing
+            if self._mic is not None:
+                self._mic.stop()
             while not self._stopping.wait(RETRY_SECONDS):
                 mic = self._reopen()
                 if mic is not None:
-                    self._mic = mic
-                    self.ring.lose(round((time.monotonic() - since) * self._settings[0]))
+                    self._mic, self.name = mic, mic.name
+                    if since is not None:
+                        self.ring.lose(round((time.monotonic() - since) * self._settings[0]))
                     self.lost = None
                     break
 
     def _reopen(self) -> MicSource | None:
-        """The device of the same name captured again, started; None while it is not back."""
+        """The microphone `mic` names now, captured and started; None while there is none."""
         sd = sounddevice()
         try:
-            if self._mic.closed:  # no stream left open: PortAudio may start afresh and list devices anew
+            if self._mic is None or self._mic.closed:  # no stream left open: PortAudio may start afresh and list devices anew
                 sd._terminate()
                 sd._initialize()
-            mic = self._open(next(d["index"] for d in input_devices() if d["name"] == self.name))
-        except (StopIteration, LivecmdError, sd.PortAudioError):
+            mic = self._open(find_microphone(self._wanted))
+        except (LivecmdError, sd.PortAudioError):
             return None
         self._gone.clear()  # before it starts: a failure from now on is this microphone's
         try:
