@@ -92,9 +92,11 @@ def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str],
     assert "7.0 s of audio" in stderr and "2 detections" in stderr
 
 
-def test_a_capture_rate_the_device_refuses_is_one_line_and_exit_2(vmic: dict[str, str]) -> None:
+@pytest.mark.parametrize("reconnect", [[], ["--reconnect"]], ids=["plain", "reconnect"])
+def test_a_capture_rate_the_device_refuses_is_one_line_and_exit_2(vmic: dict[str, str], reconnect: list[str]) -> None:
+    """With --reconnect too: a microphone that is there and refuses the capture is no absence to wait out."""
     result = subprocess.run(
-        [sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--mic-rate", "1", "--json", "--duration", "1"],
+        [sys.executable, "-m", "livecmd", "listen", "--mic", "pulse", "--mic-rate", "1", "--json", "--duration", "1", *reconnect],
         env=vmic, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2 and result.stdout == ""

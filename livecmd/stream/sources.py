@@ -282,13 +282,14 @@ class ReconnectingMic:
         self._keeper = threading.Thread(target=self._keep, name="livecmd-mic-reconnect", daemon=True)
         self._mic: MicSource | None = None
         try:
-            self._mic = self._open(find_microphone(mic))
+            device = find_microphone(mic)
         except LivecmdError:  # none there yet: waited for from the start
             self.name = "the default input" if mic is None else f"--mic {mic}"
             self.capture_rate = capture_rate or sample_rate
             self.lost = f"no microphone ({self.name}) yet: waiting for one"
             self._gone.set()
-        else:
+        else:  # one there that refuses the capture is the user's error, as without reconnecting
+            self._mic = self._open(device)
             self.name, self.capture_rate = self._mic.name, self._mic.capture_rate
 
     def _open(self, device: int) -> MicSource:
