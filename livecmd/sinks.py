@@ -128,11 +128,14 @@ class Callback:
 
 
 class LiveView:
-    """The Rich live view for people. `show(update)` after each pass; `close()` at the end."""
+    """The Rich live view for people. `show(update)` after each pass; `close()` at the end. With
+    `wall_clock` (a microphone) the detections show the local time each was heard (`at`), not
+    the seconds of stream time, which after hours of listening say little and stop while a
+    microphone is away."""
 
     def __init__(
         self, labels: Sequence[str], thresholds: Sequence[float], model: str, device: str,
-        console: Console | None = None, fps: float = 15.0,
+        console: Console | None = None, fps: float = 15.0, wall_clock: bool = False,
     ):
         self.labels = tuple(labels)
         self.thresholds = np.asarray(thresholds, dtype=np.float32)
@@ -147,7 +150,8 @@ class LiveView:
         self.stream_s = 0.0
         self.latency_ms: tuple[float, float] | None = None  # (p50, p99)
         self.dropped_s = 0.0
-        self.detections: list[tuple[Detection, float]] = []  # the whole run's, with latencies
+        self.wall_clock = wall_clock
+        self.detections: list[tuple[Detection, float, datetime]] = []  # the whole run's, with latencies and when heard
         self._period = 1.0 / fps
         self._drawn = -float("inf")
         self._live: Live | None = None
@@ -160,7 +164,8 @@ class LiveView:
         self.narrowband = update.narrowband
         self.lost = update.lost
         self.stream_s = update.stream_s
-        self.detections.extend(zip(update.detections, update.latencies_ms))
+        now = datetime.now().astimezone()
+        self.detections.extend((d, latency, now - timedelta(milliseconds=latency)) for d, latency in zip(update.detections, update.latencies_ms))
         self.latency_ms = update.latency_ms
         self.dropped_s = update.dropped_s
         self.refresh(force=bool(update.detections) or update.lost is not None)  # a new detection or a lost microphone shows at once
@@ -247,22 +252,25 @@ class LiveView:
         newest = self.detections[-max(1, rows - 1):]
         total = len(self.detections)
         title = "detections, newest first" if len(newest) == total else f"newest {len(newest)} of {total} detections"
-        return Panel(_detection_table(reversed(newest)), title=title, title_align="left")
+        return Panel(_detection_table(reversed(newest), self.wall_clock), title=title, title_align="left")
 
     def _history(self) -> RenderableType:
         if not self.detections:
             return Text("no detections", style="dim")
-        table = _detection_table(self.detections)
+        table = _detection_table(self.detections, self.wall_clock)
         table.title = f"{len(self.detections)} detection{'' if len(self.detections) == 1 else 's'}"
         table.title_justify = "left"
         return table
 
 
-def _detection_table(rows) -> Table:
+def _detection_table(rows, wall_clock: bool) -> Table:
+    """(detection, latency, when heard) rows: the time as the local clock's (`wall_clock`) or in
+    seconds of stream time."""
     table = Table(box=None, padding=(0, 1), expand=False)
-    for column in ("time s", "label", "score", "latency ms"):
+    for column in ("at" if wall_clock else "time s", "label", "score", "latency ms"):
         table.add_column(column, justify="left" if column == "label" else "right", no_wrap=True,
                          overflow="ellipsis", max_width=24 if column == "label" else None)
-    for detection, latency in rows:
-        table.add_row(f"{detection.time:.2f}", detection.label, f"{detection.score:.2f}", f"{latency:.1f}")
+    for detection, latency, heard in rows:
+        when = heard.strftime("%H:%M:%S") if wall_clock else f"{detection.time:.2f}"
+        table.add_row(when, detection.label, f"{detection.score:.2f}", f"{latency:.1f}")
     return table

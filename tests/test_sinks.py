@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -145,6 +146,22 @@ def test_a_lost_microphone_shows_in_the_view_and_is_said_once_on_stderr_as_is_it
         sink.show(update)
         assert (lost in " ".join(_text(_console(), view.render()).split())) == (waiting is not None)
     assert err.getvalue().splitlines() == [f"livecmd listen: {lost}", "livecmd listen: microphone found: listening (4.2 s of audio not heard in all)"]
+
+
+def test_a_microphones_live_view_gives_each_detection_the_local_time_it_was_heard() -> None:
+    """Left on for hours, stream seconds say little: from a microphone the detections show the
+    clock's time (now less the latency), in the live frame and in the history at the end."""
+    console = _console(width=80, height=24)
+    view = LiveView(SPEECH, (0.5,) * 12, SHIPPED_MODEL, "cpu; input microphone 'usb'", console=console, wall_clock=True)
+    before = datetime.now().astimezone()
+    view.show(_update(np.eye(12)[2], 38_211.5, [Detection("up", 38_211.52, 0.9, 611_384_320)], [2_000.0]))
+    heard = {(before - timedelta(milliseconds=2_000) + timedelta(seconds=k)).strftime("%H:%M:%S") for k in (0, 1)}  # a second's edge
+    frame = _text(_console(80, 24), view.render())
+    assert any(re.search(rf"{when}\s+up\s+0.90", frame) for when in heard) and re.search(r"\bat\s+label\s+score", frame)
+    assert "38211.52" not in frame
+    view.close()
+    history = console.export_text().splitlines()[-1]
+    assert history.split()[0] in heard and history.split()[1] == "up"
 
 
 def test_callback_gets_each_detection_in_order() -> None:

@@ -190,7 +190,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
             print(f"livecmd listen: listening to {heard} at {rate} Hz; Ctrl-C to stop", file=err, flush=True)
     else:
         sink = LiveView(recognizer.labels, recognizer.thresholds, recognizer.describe(),
-                        f"{recognizer.engine_name}; input {heard}", Console(file=out))
+                        f"{recognizer.engine_name}; input {heard}", Console(file=out), wall_clock=clip is None)
     stop_at = None if options.duration is None else round(options.duration * rate)
     totals = run(ring, source, recognizer, [sink], stop_at)
     print(totals.line(recognizer.engine_name, recognizer.weights.name), file=err, flush=True)
