@@ -67,6 +67,13 @@ class Update:
     lost: str | None = None
 
 
+def heard_at(update: Update) -> list[datetime]:
+    """The local date and time each of the update's detections was heard: now, less its latency
+    (the time from its window's last sample to the decision)."""
+    now = datetime.now().astimezone()
+    return [now - timedelta(milliseconds=latency) for latency in update.latencies_ms]
+
+
 class Sink(Protocol):
     def show(self, update: Update) -> None: ...
 
@@ -98,12 +105,11 @@ class JsonLines:
             back = f"microphone found: listening ({update.dropped_s:.1f} s of audio not heard in all)"
             print(f"livecmd listen: {update.lost or back}", file=self.err, flush=True)
         self._lost = update.lost
-        now = datetime.now().astimezone()
-        for detection, latency in zip(update.detections, update.latencies_ms):
+        for detection, latency, heard in zip(update.detections, update.latencies_ms, heard_at(update)):
             record = {"time": round(detection.time, 3), "label": detection.label,
                       "score": round(detection.score, 4), "latency_ms": round(latency, 2)}
             if self.wall_clock:
-                record["at"] = (now - timedelta(milliseconds=latency)).isoformat(timespec="milliseconds")
+                record["at"] = heard.isoformat(timespec="milliseconds")
             self.out.write(json.dumps(record) + "\n")
         if update.detections:
             self.out.flush()
@@ -164,8 +170,7 @@ class LiveView:
         self.narrowband = update.narrowband
         self.lost = update.lost
         self.stream_s = update.stream_s
-        now = datetime.now().astimezone()
-        self.detections.extend((d, latency, now - timedelta(milliseconds=latency)) for d, latency in zip(update.detections, update.latencies_ms))
+        self.detections.extend(zip(update.detections, update.latencies_ms, heard_at(update)))
         self.latency_ms = update.latency_ms
         self.dropped_s = update.dropped_s
         self.refresh(force=bool(update.detections) or update.lost is not None)  # a new detection or a lost microphone shows at once

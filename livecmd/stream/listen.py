@@ -30,6 +30,7 @@ from livecmd.stream.ring import Ring
 
 if TYPE_CHECKING:  # the recognizer imports torch, which `listen` loads only after checking its input
     from livecmd.recognizer import Recognizer
+    from livecmd.stream.decide import Detection
 
 BLOCK_SECONDS = 0.02
 """Microphone callback and paced-file block: 20 ms, a common audio callback period."""
@@ -277,6 +278,13 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
     chunk = np.empty(ring.capacity, dtype=np.float32)
     position = recognizer.position
     lost: str | None = None  # what the last update said of a lost microphone
+
+    def update(scores: np.ndarray, level_db: float, detections: Sequence[Detection] = (), latencies_ms: Sequence[float] = ()) -> Update:
+        """This pass's update; the stream's state as it stands."""
+        return Update(scores=scores, level_db=level_db, stream_s=totals.samples / rate, detections=detections,
+                      latencies_ms=latencies_ms, latency_ms=totals.latencies.recent(), dropped_s=ring.dropped / rate,
+                      gain_db=recognizer.gain_db, narrowband=recognizer.narrowband, lost=lost)
+
     source.start()
     try:
         while not interrupts.pressed() and (stop_at is None or recognizer.next_end <= stop_at):
@@ -285,9 +293,7 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
                     break
                 if source.lost != lost:  # the microphone went away (or came back before any window): say so now
                     lost = source.lost
-                    yield Update(scores=np.zeros(len(recognizer.labels), dtype=np.float32), level_db=-100.0,
-                                 stream_s=totals.samples / rate, detections=[], latencies_ms=[], latency_ms=totals.latencies.recent(),
-                                 dropped_s=ring.dropped / rate, gain_db=recognizer.gain_db, narrowband=recognizer.narrowband, lost=lost)
+                    yield update(np.zeros(len(recognizer.labels), dtype=np.float32), -100.0)
                 continue
             held = ring.held()
             if position < held.oldest:  # fell behind: the audio overwritten meanwhile is given up
@@ -311,19 +317,8 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
             totals.samples = int(scored.ends[-1])
             totals.latencies.add(latency)
             by_end = dict(zip(scored.ends.tolist(), latency.tolist()))
-            yield Update(
-                scores=scored.scores[-1],
-                level_db=_level_db(read[-hop:]),
-                stream_s=totals.samples / rate,
-                detections=scored.detections,
-                latencies_ms=[by_end[d.end] for d in scored.detections],
-                latency_ms=totals.latencies.recent(),
-                dropped_s=ring.dropped / rate,
-                gain_db=recognizer.gain_db,
-                narrowband=recognizer.narrowband,
-                lost=source.lost,
-            )
             lost = source.lost
+            yield update(scored.scores[-1], _level_db(read[-hop:]), scored.detections, [by_end[d.end] for d in scored.detections])
     finally:
         source.stop()
         totals.dropped = ring.dropped
