@@ -3,7 +3,7 @@ held-out command stream: the DET trade-off of `livecmd listen` for an always-on 
 
     python benchmarks/false_alarms.py --corpus NEG [--weights W ...] [--thresholds 0.5,0.7,0.9]
         [--holds 0,200] [--max-utterance-ms 0,1000] [--room-snr-db 30] [--stream-snr-db 20]
-        [--shared ../shared] [--plot docs/false-alarms.png] [--json results.json]
+        [--only yes,no] [--shared ../shared] [--plot docs/false-alarms.png] [--json results.json]
 
 NEG is a corpus built by `python -m train.recipes.negatives NEG`; its benchmark part
 (`NEG/bench/<kind>/`: music, speech without commands, noise, speech over music) is never trained
@@ -48,11 +48,12 @@ KINDS = ("music", "speech", "noise", "mix", ROOM)
 
 def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds: list[float | None],
             hours_per_kind: float | None = None, utterances: tuple[float | None, ...] = (None,), room_snr_db: float | None = None,
-            stream_snr_db: float = 20.0) -> dict:
+            stream_snr_db: float = 20.0, only: str | None = None) -> dict:
     """At listen's defaults (the weights' own thresholds and hold: threshold and hold None), then
     per threshold and hold, each at every `utterances` (listen --max-utterance-ms; None: the
     weights' own): false activations and hours per kind of NEG/bench (and of its talk in a room
-    with `room_snr_db`), and the stream's (at `stream_snr_db`) commands found and false events."""
+    with `room_snr_db`), and the stream's (at `stream_snr_db`) commands found and false events;
+    with `only` (listen --only), of those labels alone."""
     recordings = negatives.find([corpus / "bench"]).recordings
     mix, truth = streams.tuning_stream(data, snr_db=stream_snr_db)
     drawn = [r for r in negatives.draw(recordings, hours_per_kind) if r.kind in KINDS]
@@ -60,7 +61,7 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
         if room_snr_db is not None:
             noise = audio.load(data / streams.NOISE)
             drawn += [in_room(r, noise, room_snr_db, Path(tmp)) for r in drawn if r.kind == "speech"]
-        scoring = streams.score(mix, truth, path, drawn)
+        scoring = streams.score(mix, truth, path, drawn, only=only)
     rows = []
     for threshold, hold, utterance in [(None, None, u) for u in utterances] + [(t, h, u) for u in utterances for h in holds for t in thresholds]:
         scored = scoring.row(threshold, hold, None, utterance)
@@ -72,7 +73,7 @@ def measure(path: Path, corpus: Path, data: Path, thresholds: list[float], holds
         stream_row = {"commands": scored["commands"], "found": scored["found"], "false": scored["false"]}
         rows.append({"threshold": threshold, "hold_ms": hold, "max_utterance_ms": utterance, "kinds": kinds, "stream": stream_row})
     own = weights.listen_settings(weights.read_meta(path), path)
-    return {"weights": str(path), "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
+    return {"weights": str(path), "only": only, "commands": rows[0]["stream"]["commands"], "stream_minutes": len(mix) / 16000 / 60, "rows": rows,
             "defaults": {"thresholds": dict(zip(scoring.recognizer.labels, scoring.recognizer.thresholds)),
                          "hold_ms": own.hold_ms, "max_utterance_ms": own.max_utterance_ms, "peak_ms": own.peak_ms},
             "machine": cpu_name()}
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--room-snr-db", type=float, default=None, help="also score the benchmark talk with kitchen noise this far under it (kind 'room')")
     parser.add_argument("--stream-snr-db", type=float, default=20.0, help="the command stream's words over kitchen noise at this SNR")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the DET curve (at the first --max-utterance-ms)")
+    parser.add_argument("--only", default=None, help="listen --only LABEL,...: those commands alone (the stream's others should not fire)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -148,7 +150,8 @@ def main() -> None:
     for path in args.weights or [weights.shipped("speech")]:
         holds = [float(h) for h in args.holds.split(",")] if args.holds else [None]
         utterances = tuple(None if u == "own" else float(u) for u in args.max_utterance_ms.split(","))
-        result = measure(path, args.corpus, args.shared / "data", thresholds, holds, args.hours, utterances, args.room_snr_db, args.stream_snr_db)
+        result = measure(path, args.corpus, args.shared / "data", thresholds, holds, args.hours, utterances, args.room_snr_db, args.stream_snr_db,
+                         args.only)
         results.append(result)
         table = Table(title=f"{path.name}: false activations per hour (listen --json --fast) and the held-out command stream")
         table.add_column("threshold", justify="right")

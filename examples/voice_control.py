@@ -28,6 +28,7 @@ import livecmd
 
 SIZE = 9
 MOVES = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
+COMMANDS = (*MOVES, "go", "stop", "on", "off")  # listened for alone: `yes` and `no` never fire here
 CELLS_PER_SECOND = 1.0
 
 
@@ -68,7 +69,7 @@ def command(world: World, label: str, time: float) -> World:
         return replace(world, moving=False, travelled=0.0)
     if label in ("on", "off"):
         return replace(world, light=label == "on")
-    return world  # yes, no and any other label: nothing to do
+    return world  # a label of other weights: nothing to do
 
 
 def draw(world: World, last: str) -> Text:
@@ -99,7 +100,8 @@ def main(argv: list[str]) -> int:
     view = nullcontext() if args.plain else Live(draw(world, "-"), console=console, auto_refresh=False)
     try:
         with view as live:
-            for heard in livecmd.listen(args.input, args.weights, realtime=not args.fast, mic=args.mic, threshold=args.threshold):
+            for heard in livecmd.listen(args.input, args.weights, realtime=not args.fast, mic=args.mic, threshold=args.threshold,
+                                          only=COMMANDS if args.weights is None else None):
                 world = command(world, heard.label, heard.time)
                 if args.plain:
                     print(f"{heard.time:6.2f}s {heard.label:<6} -> x={world.x} y={world.y} "

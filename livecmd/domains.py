@@ -7,6 +7,7 @@ labels and metric; none of those facts is written anywhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from livecmd.errors import LivecmdError
 
@@ -16,6 +17,8 @@ SAMPLE_RATE = 16_000
 SPEECH_COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
+QUIET_LABELS = (SILENCE, UNKNOWN)
+"""Labels that never fire: they mean "no command"."""
 
 # Speech Commands v0.01's 30 words; the paper trained on these plus _silence_ (31 classes).
 _SPEECH_V001_WORDS = (
@@ -83,6 +86,29 @@ class Domain:
         if UNKNOWN not in self.test_labels or UNKNOWN in labels:
             return labels
         return tuple(UNKNOWN if label in self.labels and label not in self.test_labels else label for label in labels)
+
+    def listened_for(self, counted: tuple[str, ...], only: str | Sequence[str]) -> tuple[str | None, ...]:
+        """What each output counts as (`counted`, from `counted_as`) when only the labels `only`
+        are listened for: in a multi-class model the others count as `_unknown_`, since a word
+        the user does not want said is "no command" (peak picking then fires none for a `goal`
+        that peaks as the unwanted `go`); a multi-label model's others are dropped (None), since
+        each tag fires on its own. A user error for a name the model lacks or one that never
+        fires (`_silence_`, `_unknown_`). Each of `only` is a label, or labels joined by commas
+        (a scene tag may hold a comma: "Air horn, truck horn" is one label)."""
+        fires = [label for label in dict.fromkeys(counted) if label not in QUIET_LABELS]
+        given = [only] if isinstance(only, str) else list(only)
+        names = [name.strip() for item in given for name in ([item] if item in fires else item.split(","))]
+        wanted = [name for name in names if name]
+        if not wanted:
+            raise LivecmdError(f"--only: name the labels to listen for, e.g. --only {','.join(fires[:2])} (the model's: {', '.join(fires)})")
+        for name in wanted:
+            if name not in fires:
+                raise LivecmdError(f"--only {name}: the model has no label {name!r} that fires; give some of {', '.join(fires)}")
+        if self.multi_label:
+            return tuple(label if label in wanted else None for label in counted)
+        if UNKNOWN not in counted:
+            raise LivecmdError(f"--only needs a model with an {UNKNOWN} output to count the other words as; these weights have none")
+        return tuple(label if label in wanted or label in QUIET_LABELS else UNKNOWN for label in counted)
 
     def setting(self, name: str, value: str | None) -> str | None:
         """The value of the training setting `name` (a field above holding its choices): `value`

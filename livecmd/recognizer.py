@@ -16,12 +16,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from livecmd import audio
-from livecmd.domains import SAMPLE_RATE, get_domain
+from livecmd.domains import QUIET_LABELS, SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
@@ -61,9 +61,11 @@ class Recognizer:
     highest (0: the window that reaches the hold fires; None: what the weights were tuned with,
     the shipped model's 100, else 0; `livecmd.stream.decide`). `agc`: automatic gain control for
     a domain that has one (speech: soft audio brought up to the level the model knows;
-    `livecmd.stream.level`). `precision`: the cached and
-    folded engines' auto, bf16 or fp32. `threads`: torch's CPU threads, process-wide (None
-    leaves torch's setting). Up to `max_batch` windows are scored in one pass.
+    `livecmd.stream.level`). `only`: listen for these of the model's labels alone ("yes,stop"
+    or a list; the others' scores count as `_unknown_`: an app that needs three words is not
+    woken by the other seven). `precision`: the cached and folded engines' auto, bf16 or fp32.
+    `threads`: torch's CPU threads, process-wide (None leaves torch's setting). Up to
+    `max_batch` windows are scored in one pass.
 
     Not thread-safe: feed it from one thread.
     """
@@ -72,7 +74,7 @@ class Recognizer:
         self, weights: str | Path | None = None, *, threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
         device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
         refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, peak_ms: float | None = None,
-        agc: bool = True, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
+        agc: bool = True, only: str | Sequence[str] | None = None, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
     ):
         import torch
 
@@ -117,9 +119,17 @@ class Recognizer:
 
         # Scores are decided per command: a model's outputs that count as the same label (a
         # 31-class speech model's filler words, all `_unknown_`) are added up first.
-        counted = domain.counted_as(meta.labels)
-        self.labels: tuple[str, ...] = tuple(dict.fromkeys(counted)) if counted == meta.labels else tuple(
-            label for label in domain.test_labels if label in counted)
+        # With `only`, the outputs of the labels not listened for count as `_unknown_` too (or,
+        # in a multi-label model, are dropped: None).
+        counted: tuple[str | None, ...] = domain.counted_as(meta.labels)
+        if only is not None:
+            counted = domain.listened_for(counted, only)
+        kept = tuple(label for label in dict.fromkeys((*meta.labels, *counted)) if label is not None and label in counted)
+        if counted != meta.labels and set(kept) <= set(domain.test_labels):
+            kept = tuple(label for label in domain.test_labels if label in kept)  # in the paper's order
+        self.labels: tuple[str, ...] = kept
+        """The labels decided on: the model's, or what they count as."""
+        self._only = only is not None
         self._merge = None if counted == meta.labels else np.array(
             [[c == label for label in self.labels] for c in counted], dtype=np.float32)
         tuned = weights_files.listen_settings(meta, self.weights)
@@ -282,6 +292,7 @@ class Recognizer:
         peak = round(1000 * s.peak_windows * self.hop / self.sample_rate) if not s.multi_label else 0
         return (f"{self.weights.name} ({m.arch}, {m.domain}, {len(m.labels)} labels, "
                 f"{self.window_samples / self.sample_rate:g} s windows every {1000 * self.hop / self.sample_rate:g} ms"
+                + (f"; listening for {', '.join(label for label in self.labels if label not in QUIET_LABELS)} only" if self._only else "")
                 + (f"; commands said alone: none inside {s.max_utterance_s:g} s of voice" if s.max_utterance_s else "")
                 + (f"; each fired at its peak (after {peak} ms without a rise)" if peak else "") + ")")
 

@@ -188,6 +188,18 @@ def test_scene_tag_weights_give_tag_events(files: dict[str, Path]) -> None:
     assert 1.2 < events[0]["time"] <= 1.2 + 0.21 + 0.1  # windows of 1.23 s: the grid starts at 19_683
 
 
+def test_only_picks_tags_of_a_tag_model_and_a_label_it_lacks_is_a_one_line_error(files: dict[str, Path]) -> None:
+    labels = DOMAINS["dcase"].labels  # the first two detect the low and the high tone
+    path = save_tone_model(files["root"] / "dcase-only.safetensors", "dcase", labels)
+    for only, heard in [((labels[0],), []), ((labels[1], f"{labels[2]},{labels[3]}"), [labels[1]])]:
+        out = _CapturedLines()
+        listen(ListenOptions(input=files["short"], fast=True, weights=path, device="cpu", json=True, only=only), out=out, err=_CapturedLines())
+        assert [e["label"] for e in _events("".join(out.lines))] == heard
+    result = _livecmd("listen", "--input", str(files["short"]), "--json", "--fast", "--only", "yes,lights")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "--only lights: the model has no label 'lights' that fires; give some of yes, no, up" in result.stderr
+
+
 def test_ctrl_c_stops_with_the_summary(files: dict[str, Path]) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "livecmd", "listen", "--input", str(files["clip"]), "--weights", str(files["weights"]), "--json", "--device", "cpu"],

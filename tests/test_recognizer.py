@@ -102,6 +102,34 @@ def test_a_31_class_model_fires_commands_only_its_filler_words_count_as_unknown(
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)  # still a distribution
 
 
+def test_only_listens_for_the_labels_named_and_the_others_scores_count_as_unknown(tmp_path: Path) -> None:
+    """A tone model with `_unknown_`, as the shipped one has: listening for `low` only, the high
+    tones never fire, their score goes to `_unknown_` (still a distribution), and the low tones
+    fire where the full vocabulary fires them."""
+    path = save_tone_model(tmp_path / "four.safetensors", "speech", ("low", "high", "_silence_", UNKNOWN))
+    wave = stream(WORDS, seconds=9.0)
+    full = livecmd.Recognizer(path, device="cpu")
+    low = livecmd.Recognizer(path, device="cpu", only="low")
+    assert low.labels == ("low", "_silence_", UNKNOWN) and "listening for low only" in low.describe()
+    assert livecmd.Recognizer(path, device="cpu", only=["high"]).labels == ("high", "_silence_", UNKNOWN)
+    everything = _fed(full, wave, [1600])
+    assert [d.label for d in everything] == ["low", "high", "low", "high"]
+    assert [(d.label, d.time) for d in _fed(low, wave, [1600])] == [(d.label, d.time) for d in everything if d.label == "low"]
+    high = stream([(0.2, "high")], seconds=1.0)
+    full.reset()
+    low.reset()
+    all_scores, low_scores = full.score(high).scores, low.score(high).scores
+    np.testing.assert_allclose(low_scores[:, 2], all_scores[:, 1] + all_scores[:, 3], atol=1e-5)  # high's went to _unknown_
+    assert low_scores[:, 2].max() > 0.9
+    np.testing.assert_allclose(low_scores.sum(axis=1), 1.0, atol=1e-5)
+    for only, message in [("bed", "no label 'bed' that fires; give some of low, high"), (UNKNOWN, f"no label '{UNKNOWN}'"),
+                          (" , ", "name the labels to listen for")]:
+        with pytest.raises(LivecmdError, match=message):
+            livecmd.Recognizer(path, device="cpu", only=only)
+    with pytest.raises(LivecmdError, match="needs a model with an _unknown_ output"):
+        livecmd.Recognizer(save_tone_model(tmp_path / "three.safetensors"), device="cpu", only="low")
+
+
 def test_listen_yields_the_detections_of_a_clip(tones: Path, tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "words.wav", stream(WORDS, seconds=9.0))
     found = list(livecmd.listen(clip, tones, device="cpu"))

@@ -30,7 +30,7 @@ import torch
 from rich.progress import track
 
 from livecmd import audio, weights
-from livecmd.stream.decide import QUIET_LABELS
+from livecmd.domains import QUIET_LABELS
 from train.datasets import negatives
 
 

@@ -24,8 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from livecmd import audio
-from livecmd.domains import SILENCE, SPEECH_COMMANDS, get_domain
-from livecmd.stream.decide import QUIET_LABELS
+from livecmd.domains import QUIET_LABELS, SILENCE, SPEECH_COMMANDS, get_domain
 from train.augment import word_span
 from train.datasets import index
 from train.datasets.speech_commands import speaker
@@ -185,18 +184,20 @@ class Scoring:
 
 
 def score(mix: np.ndarray, truth: Sequence[dict[str, Any]], weights: Path, negatives: Sequence[Any],
-          peak_ms: float | None = None) -> Scoring:
+          peak_ms: float | None = None, only: str | None = None) -> Scoring:
     """The `Scoring` of the command stream `mix` (written to a file and scored as `listen
     --input` reads one) and of `negatives` (`train.datasets.negatives.Recording`s), to be decided
-    with listen's `peak_ms` (None: the weights' own)."""
+    with listen's `peak_ms` (None: the weights' own) and `only` (listen --only: the stream's other
+    commands are then words that should not fire)."""
     from livecmd.recognizer import Recognizer
 
-    recognizer = Recognizer(weights, threads=1, peak_ms=peak_ms)
+    recognizer = Recognizer(weights, threads=1, peak_ms=peak_ms, only=only)
+    fires = [label for label in recognizer.labels if label not in QUIET_LABELS]
     with tempfile.TemporaryDirectory() as tmp:
         stream = Path(tmp) / "stream.wav"
         sf.write(stream, mix, get_domain("speech").sample_rate, subtype="PCM_16")
         on_stream = score_clip(recognizer, stream)
-    return Scoring(recognizer, [t for t in truth if t["label"] not in QUIET_LABELS], on_stream, negatives,
+    return Scoring(recognizer, [t for t in truth if t["label"] in fires], on_stream, negatives,
                    [score_clip(recognizer, r.path) for r in negatives])
 
 

@@ -30,10 +30,9 @@ from typing import Mapping
 
 import numpy as np
 
-from livecmd.domains import SILENCE, UNKNOWN
+from livecmd.domains import QUIET_LABELS
 from livecmd.errors import LivecmdError
 
-QUIET_LABELS = (SILENCE, UNKNOWN)
 DEFAULT_THRESHOLD = 0.5  # for weights that carry no tuned threshold of their own
 PEAK_RISE = 0.01  # a smaller rise of the same label's score is a plateau: a saturated score does not hold its event open
 

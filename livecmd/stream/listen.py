@@ -64,6 +64,7 @@ class ListenOptions:
     max_utterance_ms: float | None = None  # no event within a longer run of voice (0: any length); None = the weights' own
     peak_ms: float | None = None  # multi-class: fire the highest peak once no score has risen this long (0: at the hold); None = the weights' own
     agc: bool = True  # automatic gain control for a domain that has one (speech): soft audio brought up (livecmd.stream.level)
+    only: tuple[str, ...] | None = None  # ("yes,stop",): listen for these labels alone, the others count as _unknown_
     reconnect: bool = False  # a microphone that goes away is waited for instead of ending listen (sources.ReconnectingMic)
     buffer_s: float = BUFFER_SECONDS  # ring capacity: how far the reader may fall behind before audio drops
     max_batch: int = 16  # windows scored at once when several are waiting
@@ -174,7 +175,8 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     recognizer = Recognizer(
         options.weights, threshold=every, thresholds=per_label, device=options.device, engine=options.engine,
         hop_ms=options.hop_ms, smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms, hold_ms=options.hold_ms,
-        max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, precision=options.precision, threads=options.threads,
+        max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc,
+        only=options.only, precision=options.precision, threads=options.threads,
         max_batch=options.max_batch,
     )
     rate, length = recognizer.sample_rate, recognizer.window_samples
