@@ -87,6 +87,9 @@ def listen(
     peak_ms: float | None = typer.Option(None, "--peak-ms", metavar="MS", min=0.0, help="Peak picking: an event waits until no score has risen for this long (100: one hop), then fires the word that peaked highest (the first word over its threshold is not always the one said): a few more commands found, about 0.1 s later. 0: fire on the first window that holds. Multi-class models only. \\[default: the weights' own (the shipped speech model's: 100), else 0]", show_default=False),
     agc: bool = typer.Option(True, "--agc/--no-agc", metavar="", help="Automatic gain control (speech models): a quiet microphone's audio is brought up to the level the model knows, by at most 30 dB; loud audio is left as it is."),
     only: list[str] = typer.Option([], "--only", metavar="LABEL,...", help="Listen for these labels alone, e.g. --only yes,no,stop (repeatable; a label with a comma in it whole): the model's other words count as _unknown_, so an app that needs three commands is not woken by the rest (fewer false activations).", show_default=False),
+    wake: Path | None = typer.Option(None, "--wake", metavar="W", help="A wake word's weights (`livecmd custom --words \"hey mirror\"`): commands count only in the --wake-s seconds after it is heard, as with a voice assistant; music and talk then almost never fire a command.", show_default=False),
+    wake_s: float = typer.Option(5.0, "--wake-s", metavar="SECONDS", help="With --wake: how long after the wake word commands are heard."),
+    wake_threshold: float | None = typer.Option(None, "--wake-threshold", metavar="SCORE", help="With --wake: the wake word's smoothed score that fires. \\[default: the threshold its weights were tuned for]", show_default=False),
     reconnect: bool = typer.Option(False, "--reconnect", metavar="", help="When the microphone goes away (unplugged, out of range, its sound server restarted) or is not there yet, wait for it instead of stopping: for listen left on all day. Captures what --mic names (without it, the default input of the moment) once there is one; the time away counts as dropped audio."),
     buffer_s: float = typer.Option(4.0, "--buffer-s", metavar="SECONDS", help="Ring buffer in seconds: how far scoring may fall behind before the oldest audio is dropped."),
     duration: float | None = typer.Option(None, "--duration", metavar="SECONDS", help="Stop after this many seconds of audio (by default at the end of the clip, or Ctrl-C).", show_default=False),
@@ -103,7 +106,7 @@ def listen(
     run_listen(ListenOptions(
         input=input, fast=fast, mic=mic, mic_rate=mic_rate, weights=weights, device=device, json=json_lines,
         hop_ms=hop_ms, smooth_ms=smooth_ms, thresholds=tuple(threshold), refractory_ms=refractory_ms, hold_ms=hold_ms,
-        max_utterance_ms=max_utterance_ms, peak_ms=peak_ms, agc=agc, only=tuple(only) or None, reconnect=reconnect, buffer_s=buffer_s, duration=duration, engine=engine, threads=threads,
+        max_utterance_ms=max_utterance_ms, peak_ms=peak_ms, agc=agc, only=tuple(only) or None, wake=wake, wake_s=wake_s, wake_threshold=wake_threshold, reconnect=reconnect, buffer_s=buffer_s, duration=duration, engine=engine, threads=threads,
         precision=precision,
     ))
 

@@ -25,6 +25,7 @@ from livecmd.domains import QUIET_LABELS, SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
+from livecmd.stream.gate import OPEN_SECONDS, check_wake, wake_gate
 from livecmd.stream.level import LevelControl
 from livecmd.stream.utterance import UtteranceMeter
 
@@ -298,7 +299,8 @@ class Recognizer:
 
 
 def listen(input: str | Path | None = None, weights: str | Path | None = None, *, realtime: bool | None = None,
-           mic: str | None = None, reconnect: bool = False, **options) -> Iterator[Detection]:
+           mic: str | None = None, reconnect: bool = False, wake: str | Path | None = None, wake_s: float = OPEN_SECONDS,
+           wake_threshold: float | None = None, **options) -> Iterator[Detection]:
     """Detections as they happen, from the microphone (`input` None; `mic`: an input device's
     index or part of its name, None for the default) or a clip (`input`: any file soundfile
     decodes). A clip is read as fast as the model scores it, or at its own pace with
@@ -306,7 +308,9 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
     hearing the room, so its last word is heard whole. Other keyword options are the
     `Recognizer`'s (threshold, device, engine, hop_ms, ...). Stops at the clip's end; from a
     microphone, when the loop that iterates stops (break, Ctrl-C) or the device fails; with
-    `reconnect`, a microphone that goes away is waited for instead."""
+    `reconnect`, a microphone that goes away is waited for instead. With a wake word's weights
+    (`wake`, fired at `wake_threshold`, None: its own), commands are yielded only in the `wake_s`
+    seconds after it, and its own events too, with `wake` True (`livecmd.stream.gate`)."""
     from livecmd.stream import listen as live
 
     if input is not None and mic is not None:
@@ -315,10 +319,13 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
         raise LivecmdError("reconnect waits for a microphone that goes away: a clip (input) does not")
     if input is None and not reconnect:  # with reconnect one not there yet is waited for
         live.sources.find_microphone(mic)
+    if wake is not None:
+        check_wake(wake, wake_s)
     clip = audio.load(input, SAMPLE_RATE) if input is not None else None
     recognizer = Recognizer(weights, **options)
+    gate = wake_gate(wake, recognizer, wake_s, wake_threshold, options) if wake is not None else None
     ring, source, _ = live.open_source(recognizer, clip, mic, realtime=bool(realtime), reconnect=reconnect)
-    for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter())):
+    for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter()), gate=gate):
         yield from step.detections
     if source.failure is not None:
         raise LivecmdError(source.failure)

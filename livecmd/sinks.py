@@ -85,7 +85,7 @@ class JsonLines:
     `{"time": s, "label": ..., "score": ..., "latency_ms": ...}`, with `wall_clock` (a microphone)
     also `"at"`: the local date and time the word's window ended, ISO 8601 to the millisecond, so
     that a log of listen left on all day says when each word was heard (stream time stops while a
-    microphone is away). The narrowband hint (for a model of `labels`) goes to `err`, once, when
+    microphone is away), and `"wake": true` on a wake word's event (`--wake`). The narrowband hint (for a model of `labels`) goes to `err`, once, when
     the microphone first hears nothing above 4 kHz; so does each loss of the microphone and its
     return (`--reconnect`)."""
 
@@ -108,6 +108,8 @@ class JsonLines:
         for detection, latency, heard in zip(update.detections, update.latencies_ms, heard_at(update)):
             record = {"time": round(detection.time, 3), "label": detection.label,
                       "score": round(detection.score, 4), "latency_ms": round(latency, 2)}
+            if detection.wake:
+                record["wake"] = True
             if self.wall_clock:
                 record["at"] = heard.isoformat(timespec="milliseconds")
             self.out.write(json.dumps(record) + "\n")
@@ -277,5 +279,6 @@ def _detection_table(rows, wall_clock: bool) -> Table:
                          overflow="ellipsis", max_width=24 if column == "label" else None)
     for detection, latency, heard in rows:
         when = heard.strftime("%H:%M:%S") if wall_clock else f"{detection.time:.2f}"
-        table.add_row(when, detection.label, f"{detection.score:.2f}", f"{latency:.1f}")
+        label = Text(f"{detection.label} (wake)", style="magenta") if detection.wake else detection.label
+        table.add_row(when, label, f"{detection.score:.2f}", f"{latency:.1f}")
     return table

@@ -54,7 +54,7 @@ def _livecmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 def _events(stdout: str) -> list[dict]:
     events = [json.loads(line) for line in stdout.splitlines()]
-    assert all(set(e) == {"time", "label", "score", "latency_ms"} for e in events), stdout
+    assert all(set(e) - {"wake"} == {"time", "label", "score", "latency_ms"} and e.get("wake", True) for e in events), stdout
     return events
 
 
@@ -198,6 +198,35 @@ def test_only_picks_tags_of_a_tag_model_and_a_label_it_lacks_is_a_one_line_error
     result = _livecmd("listen", "--input", str(files["short"]), "--json", "--fast", "--only", "yes,lights")
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert "--only lights: the model has no label 'lights' that fires; give some of yes, no, up" in result.stderr
+
+
+def test_a_wake_word_lets_through_only_the_commands_in_the_seconds_after_it(files: dict[str, Path]) -> None:
+    """Two real tone models hear the same audio: the wake word's fires `hey` on the high tone
+    (its low tone is `_unknown_`), the commands' fires `low` (its high tone is `_unknown_`). A
+    low tone before the wake word, and one more than --wake-s after it, are not commands."""
+    import livecmd
+    from livecmd.domains import SILENCE, UNKNOWN
+
+    wake = save_tone_model(files["root"] / "wake.safetensors", "speech", (UNKNOWN, "hey", SILENCE))
+    commands = save_tone_model(files["root"] / "commands.safetensors", "speech", ("low", UNKNOWN, SILENCE))
+    clip = write_clip(files["root"] / "wake.wav", stream([(1.3, "low"), (3.2, "high"), (5.1, "low"), (10.1, "low")], seconds=13.0))
+    plain = _livecmd("listen", "--input", str(clip), "--weights", str(commands), "--json", "--fast", "--device", "cpu")
+    assert [e["label"] for e in _events(plain.stdout)] == ["low", "low", "low"]
+    gated = _livecmd("listen", "--input", str(clip), "--weights", str(commands), "--wake", str(wake), "--wake-s", "5",
+                     "--json", "--fast", "--device", "cpu")
+    assert gated.returncode == 0, gated.stderr
+    events = _events(gated.stdout)
+    assert [(e["label"], e.get("wake", False)) for e in events] == [("hey", True), ("low", False)]
+    assert 3.2 < events[0]["time"] < events[1]["time"] - 1.0 and 5.1 < events[1]["time"] < 5.1 + 0.5
+    assert "2 detections" in gated.stderr
+    longer = [(d.label, d.wake) for d in livecmd.listen(clip, commands, wake=wake, wake_s=7.5, device="cpu")]
+    assert longer == [("hey", True), ("low", False), ("low", False)]  # 10.1 s is within 7.5 s of the wake word
+    tags = save_tone_model(files["root"] / "dcase-wake.safetensors", "dcase", DOMAINS["dcase"].labels)
+    for args, message in [(("--wake", str(tags)), "are not the commands' (1 s at 16000 Hz"),
+                          (("--wake", str(files["root"] / "none.safetensors")), "no such file"),
+                          (("--wake", str(wake), "--wake-s", "0"), "--wake-s 0: give the seconds")]:
+        result = _livecmd("listen", "--input", str(clip), "--weights", str(commands), "--json", "--fast", *args)
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
 
 
 def test_ctrl_c_stops_with_the_summary(files: dict[str, Path]) -> None:

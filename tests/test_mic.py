@@ -92,6 +92,22 @@ def test_listen_hears_the_words_played_into_the_microphone(vmic: dict[str, str],
     assert "7.0 s of audio" in stderr and "2 detections" in stderr
 
 
+def test_a_wake_word_said_into_the_microphone_lets_the_command_after_it_through(vmic: dict[str, str], tmp_path: Path) -> None:
+    """The wake word's tone model (`hey` on the high tone) and the commands' (`low`; the high
+    tone is its `_unknown_`) on the same captured audio: the low tone before the wake word is
+    not a command, the one after it is."""
+    from livecmd.domains import SILENCE, UNKNOWN
+
+    wake = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", SILENCE))
+    commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("low", UNKNOWN, SILENCE))
+    clip = write_clip(tmp_path / "wake.wav", stream([(0.6, "low"), (2.2, "high"), (3.8, "low")], seconds=5.0))
+    _, stdout, stderr = _listen_while_playing(vmic, clip, "--duration", "8", "--weights", str(commands), "--wake", str(wake),
+                                              "--device", "cpu", "--no-agc")
+    events = [json.loads(line) for line in stdout.splitlines()]
+    assert [(e["label"], e.get("wake", False)) for e in events] == [("hey", True), ("low", False)], stdout
+    assert abs(events[1]["time"] - events[0]["time"] - 1.6) <= 0.15 and "2 detections" in stderr
+
+
 @pytest.mark.parametrize("reconnect", [[], ["--reconnect"]], ids=["plain", "reconnect"])
 def test_a_capture_rate_the_device_refuses_is_one_line_and_exit_2(vmic: dict[str, str], reconnect: list[str]) -> None:
     """With --reconnect too: a microphone that is there and refuses the capture is no absence to wait out."""

@@ -98,6 +98,19 @@ def test_closing_leaves_the_final_view_and_every_detection_of_the_run() -> None:
     assert "newest 11 of 20 detections" in text  # the live frame said how many it left out
 
 
+def test_a_wake_words_event_is_marked_in_the_view_and_the_json_lines() -> None:
+    heard = [Detection("hey_mirror", 3.3, 0.9, 52_800, wake=True), Detection("up", 5.2, 0.8, 83_200)]
+    console = _console(width=80, height=24)
+    view = LiveView(SPEECH, (0.5,) * 12, SHIPPED_MODEL, "cpu", console=console)
+    view.show(_update(np.full(12, 0.1), 5.3, heard, [40.0, 41.0]))
+    view.close()
+    rows = [line.split() for line in console.export_text().splitlines()]
+    assert ["3.30", "hey_mirror", "(wake)", "0.90", "40.0"] in rows and ["5.20", "up", "0.80", "41.0"] in rows
+    out = io.StringIO()
+    JsonLines(out, None, SPEECH).show(_update(np.full(12, 0.1), 5.3, heard, [40.0, 41.0]))
+    assert [json.loads(line).get("wake") for line in out.getvalue().splitlines()] == [True, None]
+
+
 def test_json_lines_write_one_object_per_detection_and_nothing_else() -> None:
     out = io.StringIO()
     sink = JsonLines(out)

@@ -42,12 +42,14 @@ class Detection:
     """One event: `label` fired. `time` is in seconds of stream time (0 = the stream's first
     sample): the end of the window whose smoothed score crossed the threshold, i.e. the moment
     in the audio by which the word had been heard. `score` is that smoothed score in [0, 1];
-    `end` the same moment as an exact sample index."""
+    `end` the same moment as an exact sample index. `wake`: a wake word's event
+    (`livecmd.stream.gate`), not a command."""
 
     label: str
     time: float
     score: float
     end: int
+    wake: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
 from livecmd.sinks import JsonLines, LiveView, Sink, Update
 from livecmd.stream import sources
+from livecmd.stream.gate import OPEN_SECONDS, WakeGate, check_wake, wake_gate
 from livecmd.stream.ring import Ring
 
 if TYPE_CHECKING:  # the recognizer imports torch, which `listen` loads only after checking its input
@@ -65,6 +66,9 @@ class ListenOptions:
     peak_ms: float | None = None  # multi-class: fire the highest peak once no score has risen this long (0: at the hold); None = the weights' own
     agc: bool = True  # automatic gain control for a domain that has one (speech): soft audio brought up (livecmd.stream.level)
     only: tuple[str, ...] | None = None  # ("yes,stop",): listen for these labels alone, the others count as _unknown_
+    wake: Path | None = None  # a wake word's weights: commands count only --wake-s seconds after it (livecmd.stream.gate)
+    wake_s: float = OPEN_SECONDS
+    wake_threshold: float | None = None  # the wake word's smoothed score that fires; None = its weights' own
     reconnect: bool = False  # a microphone that goes away is waited for instead of ending listen (sources.ReconnectingMic)
     buffer_s: float = BUFFER_SECONDS  # ring capacity: how far the reader may fall behind before audio drops
     max_batch: int = 16  # windows scored at once when several are waiting
@@ -169,16 +173,17 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
     # the paper's 16 kHz, the rate of every domain; weights at another rate resample once more.
     if options.input is None and not options.reconnect:  # with --reconnect one not there yet is waited for
         sources.find_microphone(options.mic)
+    if options.wake is not None:
+        check_wake(options.wake, options.wake_s)
     clip = audio.load(options.input, SAMPLE_RATE) if options.input is not None else None
 
     every, per_label = _thresholds(options.thresholds)
-    recognizer = Recognizer(
-        options.weights, threshold=every, thresholds=per_label, device=options.device, engine=options.engine,
-        hop_ms=options.hop_ms, smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms, hold_ms=options.hold_ms,
-        max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc,
-        only=options.only, precision=options.precision, threads=options.threads,
-        max_batch=options.max_batch,
-    )
+    settings = dict(
+        device=options.device, engine=options.engine, hop_ms=options.hop_ms, smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms,
+        hold_ms=options.hold_ms, max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, only=options.only,
+        precision=options.precision, threads=options.threads, max_batch=options.max_batch)
+    recognizer = Recognizer(options.weights, threshold=every, thresholds=per_label, **settings)
+    gate = wake_gate(options.wake, recognizer, options.wake_s, options.wake_threshold, settings) if options.wake is not None else None
     rate, length = recognizer.sample_rate, recognizer.window_samples
     if round(options.buffer_s * rate) < length + recognizer.hop:
         raise LivecmdError(
@@ -192,10 +197,10 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         if clip is None:  # a program reading the JSON lines may wait for this to start talking
             print(f"livecmd listen: listening to {heard} at {rate} Hz; Ctrl-C to stop", file=err, flush=True)
     else:
-        sink = LiveView(recognizer.labels, recognizer.thresholds, recognizer.describe(),
+        sink = LiveView(recognizer.labels, recognizer.thresholds, recognizer.describe() + (gate.describe() if gate else ""),
                         f"{recognizer.engine_name}; input {heard}", Console(file=out), wall_clock=clip is None)
     stop_at = None if options.duration is None else round(options.duration * rate)
-    totals = run(ring, source, recognizer, [sink], stop_at)
+    totals = run(ring, source, recognizer, [sink], stop_at, gate)
     print(totals.line(recognizer.engine_name, recognizer.weights.name), file=err, flush=True)
     if source.failure is not None:  # the microphone vanished: what was heard is above, then why it stopped
         raise LivecmdError(source.failure)
@@ -251,11 +256,12 @@ def open_source(
     return ring, source, heard
 
 
-def run(ring: Ring, source: sources.Source, recognizer: Recognizer, sinks: Sequence[Sink], stop_at: int | None = None) -> Totals:
+def run(ring: Ring, source: sources.Source, recognizer: Recognizer, sinks: Sequence[Sink], stop_at: int | None = None,
+        gate: WakeGate | None = None) -> Totals:
     """Hand every update of `steps` to each sink, then close them; the totals of the run."""
     totals = Totals(recognizer.sample_rate, time.perf_counter())
     try:
-        for update in steps(ring, source, recognizer, totals, stop_at):
+        for update in steps(ring, source, recognizer, totals, stop_at, gate):
             for sink in sinks:
                 sink.show(update)
     except KeyboardInterrupt:
@@ -266,7 +272,8 @@ def run(ring: Ring, source: sources.Source, recognizer: Recognizer, sinks: Seque
     return totals
 
 
-def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: Totals, stop_at: int | None = None) -> Iterator[Update]:
+def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: Totals, stop_at: int | None = None,
+          gate: WakeGate | None = None) -> Iterator[Update]:
     """The loop: start `source`; take the audio waiting in the ring, at most `max_batch`
     windows' worth at a time (so a reader that fell behind reports and measures each batch),
     feed it to `recognizer` and yield what its windows decided, until the ring closes or
@@ -274,7 +281,8 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
     KeyboardInterrupt (`livecmd.interrupts`); then stop the source. A reader that fell so far
     behind that audio was overwritten counts it as dropped and tells the recognizer of the gap.
     While the source waits for its microphone to come back (`lost`), an update without
-    scores says so. `totals` is kept up to date."""
+    scores says so. With a wake word's `gate`, its model hears the same audio and only the
+    commands it lets through are yielded, beside its own events. `totals` is kept up to date."""
     rate, hop = recognizer.sample_rate, recognizer.hop
     most = recognizer.engine.max_batch * hop
     chunk = np.empty(ring.capacity, dtype=np.float32)
@@ -301,6 +309,8 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
             if position < held.oldest:  # fell behind: the audio overwritten meanwhile is given up
                 ring.skip(held.oldest)
                 recognizer.skip(held.oldest - position)
+                if gate is not None:
+                    gate.skip(held.oldest - position)
                 position = held.oldest
             end = min(held.written, recognizer.next_end - hop + most, stop_at if stop_at is not None else held.written)
             read = ring.read(end, end - position, chunk[: end - position])
@@ -309,18 +319,19 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
             ring.release(end)
             position = end
             scored = recognizer.score(read)
+            detections = gate.admit(read, scored.detections) if gate is not None else scored.detections
             totals.wall_s = time.perf_counter() - totals.started
             totals.dropped = ring.dropped
             if not len(scored.ends):
                 continue
             latency = (time.perf_counter() - ring.arrival_times(scored.ends - 1)) * 1000.0
             totals.windows += len(scored.ends)
-            totals.detections += len(scored.detections)
+            totals.detections += len(detections)
             totals.samples = int(scored.ends[-1])
             totals.latencies.add(latency)
             by_end = dict(zip(scored.ends.tolist(), latency.tolist()))
             lost = source.lost
-            yield update(scored.scores[-1], _level_db(read[-hop:]), scored.detections, [by_end[d.end] for d in scored.detections])
+            yield update(scored.scores[-1], _level_db(read[-hop:]), detections, [by_end[d.end] for d in detections])
     finally:
         source.stop()
         totals.dropped = ring.dropped

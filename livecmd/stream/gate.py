@@ -1,0 +1,108 @@
+"""A wake word in front of the commands (`listen --wake W`): commands count only for a few
+seconds after the wake word ("smart mirror ... lights on"), as voice assistants do.
+
+An always-on recognizer of ten short words fires on music and talk now and then; a command that
+must follow a wake word fires only where both models are wrong within seconds of each other.
+The wake word's model (one `livecmd custom` writes) hears the same audio as the commands'
+model, window for window; its events open the gate and are passed on too, marked `wake`, so a
+view can show that it is listening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from livecmd.domains import QUIET_LABELS
+from livecmd.errors import LivecmdError
+from livecmd.stream.decide import Detection
+
+if TYPE_CHECKING:
+    from livecmd.recognizer import Recognizer
+
+OPEN_SECONDS = 5.0
+"""How long after a wake word commands are heard (listen --wake-s)."""
+
+
+SHARED_SETTINGS = ("device", "engine", "hop_ms", "smooth_ms", "refractory_ms", "agc", "precision", "threads", "max_batch")
+"""The `Recognizer` settings the wake word's model takes from the commands' (its threshold,
+hold and look-back rule are its weights' own)."""
+
+
+def check_wake(weights: str | Path, open_s: float) -> None:
+    """A user error, before any model loads, for a wake word file that is not there or a
+    gate that never opens."""
+    if not Path(weights).is_file():
+        raise LivecmdError(f"--wake {weights}: no such file; give the weights `livecmd custom --words \"hey mirror\"` wrote for your wake word")
+    if not open_s > 0:
+        raise LivecmdError(f"--wake-s {open_s:g}: give the seconds after the wake word that commands are heard, e.g. {OPEN_SECONDS:g}")
+
+
+def wake_gate(weights: str | Path, commands: Recognizer, open_s: float = OPEN_SECONDS, threshold: float | None = None,
+              settings: Mapping[str, Any] | None = None) -> WakeGate:
+    """The gate of the wake word model `weights` (fired at `threshold`, None: its own) in
+    front of the `commands` recognizer, which was built with `settings` (Recognizer keyword
+    arguments; those of `SHARED_SETTINGS` apply to the wake word's model too). It decides
+    without a peak wait: see `WakeGate.admit`."""
+    from livecmd.recognizer import Recognizer
+
+    check_wake(weights, open_s)
+    shared = {key: value for key, value in (settings or {}).items() if key in SHARED_SETTINGS}
+    gate = WakeGate(Recognizer(weights, threshold=threshold, peak_ms=0, **shared), open_s)
+    gate.check_fits(commands)
+    return gate
+
+
+@dataclass
+class WakeGate:
+    """The wake word's recognizer and the gate it opens: `open_s` seconds after each wake
+    word's event, every command event passes; none passes while it is shut."""
+
+    recognizer: Recognizer
+    open_s: float = OPEN_SECONDS
+    opened_at: float | None = None  # stream time of the last wake word's event
+
+    def check_fits(self, commands: Recognizer) -> None:
+        """A user error unless the wake word's model scores the commands' windows: the same
+        rate, window and hop, so that both hear the stream window for window."""
+        wake = self.recognizer
+        if (wake.sample_rate, wake.window_samples, wake.hop) != (commands.sample_rate, commands.window_samples, commands.hop):
+            raise LivecmdError(
+                f"--wake {wake.weights.name}: its windows ({wake.window_samples / wake.sample_rate:g} s at {wake.sample_rate} Hz, "
+                f"every {1000 * wake.hop / wake.sample_rate:g} ms) are not the commands' ({commands.window_samples / commands.sample_rate:g} s "
+                f"at {commands.sample_rate} Hz, every {1000 * commands.hop / commands.sample_rate:g} ms): give a wake word model "
+                f"`livecmd custom` wrote, with listen's same --hop-ms and --engine")
+
+    def describe(self) -> str:
+        """The gate as the live view names it, after the commands' model."""
+        wake = self.recognizer
+        fires = [(label, t) for label, t in zip(wake.labels, wake.thresholds) if label not in QUIET_LABELS]
+        words = ", ".join(label for label, _ in fires)
+        return f"; commands only {self.open_s:g} s after the wake word {words} ({wake.weights.name}, threshold {min(t for _, t in fires):g})"
+
+    def admit(self, samples: np.ndarray, commands: Sequence[Detection]) -> list[Detection]:
+        """The wake word's model fed `samples` (the audio the commands' model was just fed),
+        then this pass's events in time order: each wake word (`wake=True`) and the
+        `commands` heard while the gate is open. A wake word's model decides without a peak
+        wait (`wake_gate` builds it so), so its events come in the pass of their window and open
+        the gate before the commands after them are looked at."""
+        return self.let_through(self.recognizer.feed(samples), commands)
+
+    def let_through(self, wakes: Sequence[Detection], commands: Sequence[Detection]) -> list[Detection]:
+        """`wakes` (the wake word's events, marked `wake` here) and the `commands` that come
+        while the gate is open, in time order; the gate stays as the last wake word left it."""
+        admitted = []
+        for event in sorted([*(replace(d, wake=True) for d in wakes), *commands], key=lambda d: (d.time, not d.wake)):
+            if event.wake:
+                self.opened_at = event.time
+                admitted.append(event)
+            elif self.opened_at is not None and event.time - self.opened_at <= self.open_s:
+                admitted.append(event)
+        return admitted
+
+    def skip(self, samples: int) -> None:
+        """The commands' reader skipped audio it fell behind on: so does the wake word's."""
+        self.recognizer.skip(samples)
