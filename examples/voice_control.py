@@ -4,6 +4,7 @@
     examples/voice_control.py                              # the default microphone
     examples/voice_control.py --input examples/demo.wav    # a clip, in real time
     examples/voice_control.py --input examples/demo.wav --fast --plain
+    examples/voice_control.py --wake wake.safetensors          # "smart mirror ... left"
 
 up / down / left / right move the marker one cell and set its heading; go starts it moving one
 cell a second along the heading, stop halts it; on / off switch the light. --plain prints one
@@ -93,6 +94,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--weights", metavar="W", help="weights file (default: the shipped speech model)")
     parser.add_argument("--mic", metavar="NAME|INDEX", help="the audio input (default: the system's)")
     parser.add_argument("--threshold", type=float, help="the smoothed score that fires a command")
+    parser.add_argument("--wake", metavar="W", help="a wake word's weights (livecmd custom): commands count only in the 5 s after it")
     parser.add_argument("--plain", action="store_true", help="one line per command instead of the grid")
     args = parser.parse_args(argv)
 
@@ -101,8 +103,8 @@ def main(argv: list[str]) -> int:
     try:
         with view as live:
             for heard in livecmd.listen(args.input, args.weights, realtime=not args.fast, mic=args.mic, threshold=args.threshold,
-                                          only=COMMANDS if args.weights is None else None):
-                world = command(world, heard.label, heard.time)
+                                          only=COMMANDS if args.weights is None else None, wake=args.wake):
+                world = world if heard.wake else command(world, heard.label, heard.time)  # the wake word: listening
                 if args.plain:
                     print(f"{heard.time:6.2f}s {heard.label:<6} -> x={world.x} y={world.y} "
                           f"{'moving ' + world.heading if world.moving else 'halted'} light={'on' if world.light else 'off'}")

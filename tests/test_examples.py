@@ -125,6 +125,25 @@ def test_voice_control_demo_runs_on_the_clip_and_follows_listens_events() -> Non
     assert f"x={expected.x} y={expected.y}" in lines[-1] and f"light={'on' if expected.light else 'off'}" in lines[-1]
 
 
+def test_voice_control_demo_with_a_wake_word_moves_only_on_the_commands_after_it(tmp_path: Path) -> None:
+    """Tone models stand in for the words: `left` on the low tone (the high one is its
+    `_unknown_`), the wake word `hey` on the high tone."""
+    from livecmd.domains import SILENCE, UNKNOWN
+    from tests.tones import save_tone_model, stream, write_clip
+
+    commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("left", UNKNOWN, SILENCE))
+    wake = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", SILENCE))
+    clip = write_clip(tmp_path / "wake.wav", stream([(1.3, "low"), (3.2, "high"), (5.1, "low")], seconds=8.0))
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "voice_control.py"), "--input", str(clip), "--fast", "--plain",
+         "--weights", str(commands), "--wake", str(wake)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = voice_control.World()
+    assert [line.split()[1] for line in lines] == ["hey", "left"]  # the low tone before the wake word moves nothing
+    assert f"x={start.x} y={start.y}" in lines[0] and f"x={start.x - 1} y={start.y}" in lines[1]
+
+
 @pytest.mark.skipif(not Path("/usr/bin/espeak-ng").exists(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
 def test_synth_words_merge_into_a_folder_the_speech_indexer_trains_on(tmp_path: Path) -> None:
     from train.datasets import index
