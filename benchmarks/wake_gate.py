@@ -3,12 +3,13 @@ said by real people come through, and how often music and talk let a command thr
 the commands alone.
 
     python benchmarks/wake_gate.py --wake W --corpus NEG [--weights C] [--phrase smart_mirror]
-        [--wake-thresholds own,0.5] [--wake-s 2.5,5] [--hours 1.0] [--shared ../shared] [--json results.json]
+        [--wake-thresholds own,0.5] [--wake-s 2.5,5] [--max-utterance-ms MS] [--gap-s 0.1] [--hours 1.0] [--shared ../shared] [--json results.json]
 
 The stream is the held-out command stream's words (`train.streams.tuning_stream`: part A's
 held-out speakers, one word every 1.6 s over real kitchen noise at 20 dB) with a real recording
 of the wake phrase (`../shared/data/wake_words_real/PHRASE/`, by crowd-sourced speakers; never
-trained on) 1.6 s before each command. A command is found when an event of its label that the
+trained on) 1.6 s before each command; with `--gap-s`, each command that long after its wake
+phrase's voice ends ("smart mirror, up" in one breath at 0.1), and 2 s between pairs. A command is found when an event of its label that the
 gate lets through comes between its start and `train.streams.LATE_S` after its end; any other
 command event let through is false. On the negatives' benchmark part (`NEG/bench/`: music,
 talk without commands, noise, speech over music) every command let through is false, and the
@@ -37,7 +38,7 @@ from livecmd import audio, weights  # noqa: E402
 from livecmd.compute import cpu_name  # noqa: E402
 from livecmd.domains import SPEECH_COMMANDS, get_domain  # noqa: E402
 from livecmd.recognizer import Recognizer  # noqa: E402
-from livecmd.stream.gate import WakeGate, wake_gate  # noqa: E402
+from livecmd.stream.gate import WakeGate, commands_settings, wake_gate  # noqa: E402
 from train import streams  # noqa: E402
 from train.datasets import negatives  # noqa: E402
 
@@ -61,6 +62,34 @@ def wake_stream(data: Path, phrase: str, seed: int = 0) -> tuple:
     return streams.build(words, audio.load(data / streams.NOISE, rate), rate, 20.0, spacing_s=1.6, source_root=data)
 
 
+def said_in_one_breath(data: Path, phrase: str, gap_s: float, seed: int = 0) -> tuple:
+    """Each command of the held-out stream right after a real recording of `phrase`, `gap_s`
+    from the end of its voice to the command's start (0.1: "smart mirror, up" in one breath),
+    then 2 s of pause; over the same kitchen noise at 20 dB. (mix, truth of the commands)."""
+    from train.augment import word_span
+
+    import numpy as np
+
+    _, tuning = streams.tuning_stream(data)
+    recordings = sorted(p for p in (data / "wake_words_real" / phrase).glob("*") if p.suffix in (".wav", ".flac"))
+    random.Random(seed).shuffle(recordings)
+    rate = get_domain("speech").sample_rate
+    parts, truth, at = [np.zeros(rate, np.float32)], [], rate
+    for i, word in enumerate(w for w in tuning if w["label"] in SPEECH_COMMANDS):
+        wake, command = (audio.load(path, rate) for path in (recordings[i % len(recordings)], data / word["source"]))
+        wake, command = wake[slice(*word_span(wake))], command[slice(*word_span(command))]
+        gap, pause = np.zeros(round(gap_s * rate), np.float32), np.zeros(2 * rate, np.float32)
+        start = at + len(wake) + len(gap)
+        truth.append({"label": word["label"], "start": start / rate, "end": (start + len(command)) / rate})
+        parts += [wake, gap, command, pause]
+        at = start + len(command) + len(pause)
+    speech = np.concatenate(parts)
+    noise = np.resize(audio.load(data / streams.NOISE, rate), len(speech))
+    voice = np.concatenate([speech[round(t["start"] * rate) : round(t["end"] * rate)] for t in truth])
+    mix = speech + noise * np.sqrt(np.mean(voice**2)) / (np.sqrt(np.mean(noise**2)) * 10 ** (20 / 20))
+    return (0.9 * mix / np.abs(mix).max()).astype(np.float32), truth
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wake", type=Path, required=True, help="the wake word's weights (livecmd custom)")
@@ -69,15 +98,17 @@ def main() -> None:
     parser.add_argument("--phrase", default="smart_mirror", help="the wake phrase: a folder of wake_words_real and a label of --wake")
     parser.add_argument("--wake-thresholds", default="own,0.5", help="comma-separated listen --wake-threshold values (own: the weights')")
     parser.add_argument("--wake-s", default="2.5,5", help="comma-separated listen --wake-s values")
+    parser.add_argument("--max-utterance-ms", type=float, default=None, help="the commands' listen --max-utterance-ms (default: as listen, the weights' own alone and 0 behind the wake word)")
+    parser.add_argument("--gap-s", type=float, default=None, help="instead: each command GAP s after its wake phrase's voice ends, 2 s between pairs")
     parser.add_argument("--hours", type=float, default=1.0, help="at most this much audio of each kind of negative (a fixed draw)")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
 
     data = args.shared / "data"
-    mix, truth = wake_stream(data, args.phrase)
+    mix, truth = wake_stream(data, args.phrase) if args.gap_s is None else said_in_one_breath(data, args.phrase, args.gap_s)
     commands_truth = [t for t in truth if t["label"] in SPEECH_COMMANDS]
-    wake_truth = [t for t in truth if t["label"] == args.phrase]
+    wake_truth = [t for t in truth if t["label"] == args.phrase]  # none with --gap-s: the wake words found are not counted
     drawn = [r for r in negatives.draw(negatives.find([args.corpus / "bench"]).recordings, args.hours) if r.kind in KINDS]
     commands = Recognizer(args.weights, threads=1)
     wake = wake_gate(args.wake, commands, settings={"threads": 1}).recognizer
@@ -93,7 +124,7 @@ def main() -> None:
             commands.reset()
             wake.reset()
             scored.append((kind, hours, streams.score_clip(commands, file), streams.score_clip(wake, file)))
-    console.print(f"stream: {len(wake_truth)} pairs of {args.phrase} and a command ({len(truth) - 2 * len(wake_truth)} other words), "
+    console.print(f"stream: {len(commands_truth)} pairs of {args.phrase} and a command ({len(truth) - len(commands_truth) - len(wake_truth)} other words), "
                   f"{len(mix) / commands.sample_rate / 60:.1f} min; negatives: "
                   + ", ".join(f"{kind} {sum(h for k, h, _, _ in scored if k == kind):.2f} h" for kind in KINDS))
 
@@ -107,15 +138,15 @@ def main() -> None:
     for setting in settings:
         row = dict(setting, kinds={})
         for kind, hours, heard, woke in scored:
-            said = commands.decide(heard)
             if setting is alone:
-                let, wakes = said, []
-            else:
+                let, wakes = commands.decide(heard, max_utterance_ms=args.max_utterance_ms), []
+            else:  # as listen --wake decides the commands
+                said = commands.decide(heard, max_utterance_ms=commands_settings({"max_utterance_ms": args.max_utterance_ms})["max_utterance_ms"])
                 wakes = wake.decide(woke, setting["wake_threshold"])
                 let = [e for e in WakeGate(wake, setting["wake_s"]).let_through(wakes, said) if not e.wake]
             if kind == "stream":
                 row["found"], row["false"] = streams.match(as_rows(let), commands_truth)
-                row["wake_found"] = streams.match(as_rows(wakes), wake_truth)[0] if wakes else None
+                row["wake_found"] = streams.match(as_rows(wakes), wake_truth)[0] if wakes and wake_truth else None
             else:
                 entry = row["kinds"].setdefault(kind, {"hours": 0.0, "events": 0, "wakes": 0})
                 entry["hours"] += hours
@@ -128,7 +159,7 @@ def main() -> None:
 
     own = weights.listen_settings(weights.read_meta(args.wake), args.wake).threshold
     table = Table(title=f"commands ({commands.weights.name}) behind the wake word {args.phrase} ({args.wake.name}, its threshold {own:g})")
-    for column in ("wake threshold", "wake s", f"wake words found / {len(wake_truth)}", f"commands found / {len(commands_truth)}",
+    for column in ("wake threshold", "wake s", f"wake words found / {len(wake_truth) or '-'}", f"commands found / {len(commands_truth)}",
                    "false on the stream", *(f"{kind}: commands (wake words) / h" for kind in KINDS if kind in rows[0]["kinds"])):
         table.add_column(column, justify="right")
     for row in rows:

@@ -25,7 +25,7 @@ from livecmd.domains import QUIET_LABELS, SAMPLE_RATE, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
-from livecmd.stream.gate import OPEN_SECONDS, check_wake, wake_gate
+from livecmd.stream.gate import OPEN_SECONDS, check_wake, commands_settings, wake_gate
 from livecmd.stream.level import LevelControl
 from livecmd.stream.utterance import UtteranceMeter
 
@@ -310,7 +310,8 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
     microphone, when the loop that iterates stops (break, Ctrl-C) or the device fails; with
     `reconnect`, a microphone that goes away is waited for instead. With a wake word's weights
     (`wake`, fired at `wake_threshold`, None: its own), commands are yielded only in the `wake_s`
-    seconds after it, and its own events too, with `wake` True (`livecmd.stream.gate`)."""
+    seconds after it, and its own events too, with `wake` True (`livecmd.stream.gate`); the
+    commands then have no look-back rule unless `max_utterance_ms` is given."""
     from livecmd.stream import listen as live
 
     if input is not None and mic is not None:
@@ -321,6 +322,7 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
         live.sources.find_microphone(mic)
     if wake is not None:
         check_wake(wake, wake_s)
+        options = commands_settings(options)
     clip = audio.load(input, SAMPLE_RATE) if input is not None else None
     recognizer = Recognizer(weights, **options)
     gate = wake_gate(wake, recognizer, wake_s, wake_threshold, options) if wake is not None else None

@@ -229,6 +229,30 @@ def test_a_wake_word_lets_through_only_the_commands_in_the_seconds_after_it(file
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
 
 
+def test_behind_a_wake_word_the_commands_look_back_rule_is_off_unless_given(files: dict[str, Path]) -> None:
+    """Commands whose weights take only words said alone (a 0.6-s look-back rule): the low tone
+    that follows the high one 50 ms after it is part of a 0.85-s run of voice, so the rule holds
+    its event back until the window has left that run (the tone model's score lingers, so it
+    still fires, later). Behind the wake word ("hey mirror, up" in one breath) the rule is off
+    unless given."""
+    from livecmd.domains import SILENCE, UNKNOWN
+
+    wake = save_tone_model(files["root"] / "breath-wake.safetensors", "speech", (UNKNOWN, "hey", SILENCE))
+    plain = save_tone_model(files["root"] / "breath-commands.safetensors", "speech", ("low", UNKNOWN, SILENCE))
+    loaded = weights.load(plain)
+    alone = weights.save(files["root"] / "alone.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"max_utterance_ms": 600}}))
+    clip = write_clip(files["root"] / "breath.wav", stream([(1.0, "low"), (3.2, "high"), (3.65, "low")], seconds=6.0))
+
+    def low_times(*args: str) -> list[float]:
+        result = _livecmd("listen", "--input", str(clip), "--weights", str(alone), "--json", "--fast", "--device", "cpu", *args)
+        assert result.returncode == 0, result.stderr
+        return [e["time"] for e in _events(result.stdout) if e["label"] == "low"]
+
+    held, free = low_times()[1], low_times("--max-utterance-ms", "0")[1]
+    assert held > free + 0.2  # the rule held the second low tone back
+    assert low_times("--wake", str(wake)) == [free]
+    assert low_times("--wake", str(wake), "--max-utterance-ms", "600") == [held]
+
 def test_ctrl_c_stops_with_the_summary(files: dict[str, Path]) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "livecmd", "listen", "--input", str(files["clip"]), "--weights", str(files["weights"]), "--json", "--device", "cpu"],

@@ -27,6 +27,15 @@ OPEN_SECONDS = 5.0
 """How long after a wake word commands are heard (listen --wake-s)."""
 
 
+def commands_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The commands' `Recognizer` settings behind a wake word: as given, but without their
+    weights' look-back rule unless `max_utterance_ms` is given. Said in one breath, "smart
+    mirror, up" is one run of voice longer than the rule lets a command be part of; the gate
+    already keeps talk out (docs/performance.md: with 0.1 s between wake word and command the
+    rule cost 9 of 57 commands let through, and without it music and talk let none through)."""
+    return {**settings, "max_utterance_ms": 0 if settings.get("max_utterance_ms") is None else settings["max_utterance_ms"]}
+
+
 SHARED_SETTINGS = ("device", "engine", "hop_ms", "smooth_ms", "refractory_ms", "agc", "precision", "threads", "max_batch")
 """The `Recognizer` settings the wake word's model takes from the commands' (its threshold,
 hold and look-back rule are its weights' own)."""

@@ -26,7 +26,7 @@ from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
 from livecmd.sinks import JsonLines, LiveView, Sink, Update
 from livecmd.stream import sources
-from livecmd.stream.gate import OPEN_SECONDS, WakeGate, check_wake, wake_gate
+from livecmd.stream.gate import OPEN_SECONDS, WakeGate, check_wake, commands_settings, wake_gate
 from livecmd.stream.ring import Ring
 
 if TYPE_CHECKING:  # the recognizer imports torch, which `listen` loads only after checking its input
@@ -182,6 +182,8 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         device=options.device, engine=options.engine, hop_ms=options.hop_ms, smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms,
         hold_ms=options.hold_ms, max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, only=options.only,
         precision=options.precision, threads=options.threads, max_batch=options.max_batch)
+    if options.wake is not None:
+        settings = commands_settings(settings)
     recognizer = Recognizer(options.weights, threshold=every, thresholds=per_label, **settings)
     gate = wake_gate(options.wake, recognizer, options.wake_s, options.wake_threshold, settings) if options.wake is not None else None
     rate, length = recognizer.sample_rate, recognizer.window_samples
