@@ -229,6 +229,24 @@ def test_a_wake_word_lets_through_only_the_commands_in_the_seconds_after_it(file
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
 
 
+def test_the_gate_lets_through_the_commands_after_a_wake_word_not_before_it_even_when_handed_over_late(files: dict[str, Path]) -> None:
+    from livecmd.domains import SILENCE, UNKNOWN
+    from livecmd.recognizer import Recognizer
+    from livecmd.stream.decide import Detection
+    from livecmd.stream.gate import wake_gate
+
+    commands = Recognizer(save_tone_model(files["root"] / "gate-commands.safetensors", "speech", ("low", UNKNOWN, SILENCE)), device="cpu")
+    gate = wake_gate(save_tone_model(files["root"] / "gate-wake.safetensors", "speech", (UNKNOWN, "hey", SILENCE)), commands, open_s=2.0)
+
+    def said(label: str, at: float) -> Detection:
+        return Detection(label, at, 0.9, round(at * RATE))
+
+    first = gate.let_through([said("hey", 3.0)], [said("low", 2.5), said("low", 3.5)])
+    assert [(d.label, d.time, d.wake) for d in first] == [("hey", 3.0, True), ("low", 3.5, False)]
+    late = gate.let_through([], [said("low", 2.9), said("low", 4.9), said("low", 5.1)])  # a pass later: 2.9 came before it
+    assert [d.time for d in late] == [4.9]
+
+
 def test_behind_a_wake_word_the_commands_look_back_rule_is_off_unless_given(files: dict[str, Path]) -> None:
     """Commands whose weights take only words said alone (a 0.6-s look-back rule): the low tone
     that follows the high one 50 ms after it is part of a 0.85-s run of voice, so the rule holds

@@ -32,7 +32,8 @@ def commands_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     weights' look-back rule unless `max_utterance_ms` is given. Said in one breath, "smart
     mirror, up" is one run of voice longer than the rule lets a command be part of; the gate
     already keeps talk out (docs/performance.md: with 0.1 s between wake word and command the
-    rule cost 9 of 57 commands let through, and without it music and talk let none through)."""
+    rule cost 9 of 57 commands let through; without it, at the wake word's own threshold, music
+    and talk let none through)."""
     return {**settings, "max_utterance_ms": 0 if settings.get("max_utterance_ms") is None else settings["max_utterance_ms"]}
 
 
@@ -102,13 +103,15 @@ class WakeGate:
 
     def let_through(self, wakes: Sequence[Detection], commands: Sequence[Detection]) -> list[Detection]:
         """`wakes` (the wake word's events, marked `wake` here) and the `commands` that come
-        while the gate is open, in time order; the gate stays as the last wake word left it."""
+        while the gate is open, in time order; the gate stays as the last wake word left it. A
+        command from before the last wake word (the commands' peak wait can hand one over a
+        pass late) stays out."""
         admitted = []
         for event in sorted([*(replace(d, wake=True) for d in wakes), *commands], key=lambda d: (d.time, not d.wake)):
             if event.wake:
                 self.opened_at = event.time
                 admitted.append(event)
-            elif self.opened_at is not None and event.time - self.opened_at <= self.open_s:
+            elif self.opened_at is not None and 0 <= event.time - self.opened_at <= self.open_s:
                 admitted.append(event)
         return admitted
 
