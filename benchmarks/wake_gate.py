@@ -143,7 +143,9 @@ def main() -> None:
             else:  # as listen --wake decides the commands
                 said = commands.decide(heard, max_utterance_ms=commands_settings({"max_utterance_ms": args.max_utterance_ms})["max_utterance_ms"])
                 wakes = wake.decide(woke, setting["wake_threshold"])
-                let = [e for e in WakeGate(wake, setting["wake_s"]).let_through(wakes, said) if not e.wake]
+                gate = WakeGate(wake, setting["wake_s"])
+                gate.remember(woke.ends, woke.scores)
+                let = [e for e in gate.let_through(wakes, said) if not e.wake]
             if kind == "stream":
                 row["found"], row["false"] = streams.match(as_rows(let), commands_truth)
                 row["wake_found"] = streams.match(as_rows(wakes), wake_truth)[0] if wakes and wake_truth else None

@@ -22,7 +22,7 @@ from livecmd.domains import DOMAINS
 from livecmd.models import build_model
 from livecmd.stream.engine import engine_hop
 from livecmd.stream.listen import Latencies, ListenOptions, listen
-from tests.tones import RATE, save_tone_model, stream, write_clip
+from tests.tones import RATE, save_tone_model, stream, tone, write_clip
 
 WORDS = [(1.3, "low"), (3.2, "high"), (5.1, "low"), (7.0, "high")]
 
@@ -245,21 +245,28 @@ def test_the_gate_lets_through_the_commands_after_a_wake_word_not_before_it_even
     assert [(d.label, d.time, d.wake) for d in first] == [("hey", 3.0, True), ("low", 3.5, False)]
     late = gate.let_through([], [said("low", 2.9), said("low", 4.9), said("low", 5.1)])  # a pass later: 2.9 came before it
     assert [d.time for d in late] == [4.9]
+    # the wake word's model still hearing itself at a command's window: the wake phrase heard as a command
+    ends = np.array([round(7.3 * RATE), round(7.9 * RATE)])
+    gate.remember(ends, np.array([[0.1, 0.8, 0.1], [0.9, 0.05, 0.05]], dtype=np.float32))
+    heard = gate.let_through([said("hey", 7.0)], [said("low", 7.3), said("low", 7.9)])
+    assert [(d.label, d.time) for d in heard] == [("hey", 7.0), ("low", 7.9)]
 
 
 def test_behind_a_wake_word_the_commands_look_back_rule_is_off_unless_given(files: dict[str, Path]) -> None:
-    """Commands whose weights take only words said alone (a 0.6-s look-back rule): the low tone
-    that follows the high one 50 ms after it is part of a 0.85-s run of voice, so the rule holds
-    its event back until the window has left that run (the tone model's score lingers, so it
-    still fires, later). Behind the wake word ("hey mirror, up" in one breath) the rule is off
-    unless given."""
+    """Commands whose weights take only words said alone (a 0.6-s look-back rule): a low tone
+    50 ms after a soft 0.6-s 2-kHz tone (a sound neither model knows) ends a 1.05-s run of voice, so
+    the rule holds its event back until the window has left that run (the tone model's score
+    lingers, so it still fires, later). Behind the wake word (a command said in one breath
+    with more words) the rule is off unless given."""
     from livecmd.domains import SILENCE, UNKNOWN
 
     wake = save_tone_model(files["root"] / "breath-wake.safetensors", "speech", (UNKNOWN, "hey", SILENCE))
     plain = save_tone_model(files["root"] / "breath-commands.safetensors", "speech", ("low", UNKNOWN, SILENCE))
     loaded = weights.load(plain)
     alone = weights.save(files["root"] / "alone.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"max_utterance_ms": 600}}))
-    clip = write_clip(files["root"] / "breath.wav", stream([(1.0, "low"), (3.2, "high"), (3.65, "low")], seconds=6.0))
+    wave = stream([(0.8, "low"), (2.0, "high"), (3.65, "low")], seconds=7.0)
+    wave[3 * RATE : 3 * RATE + round(0.6 * RATE)] += tone(2000.0, 0.6, amplitude=0.15)
+    clip = write_clip(files["root"] / "breath.wav", wave)
 
     def low_times(*args: str) -> list[float]:
         result = _livecmd("listen", "--input", str(clip), "--weights", str(alone), "--json", "--fast", "--device", "cpu", *args)

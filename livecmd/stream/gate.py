@@ -10,7 +10,7 @@ view can show that it is listening.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 OPEN_SECONDS = 5.0
 """How long after a wake word commands are heard (listen --wake-s)."""
+
+STILL_THE_WAKE_WORD = 0.2
+"""A command whose window the wake word's model still scores this high (smoothed) is the wake
+phrase itself heard as a command ("smart mirror" as `no`), not one said after it: measured, every
+command let through that was said after the wake phrase had a wake score under 0.01 there, and 11
+of the 31 false ones 0.34 or more (docs/performance.md)."""
 
 
 def commands_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,6 +80,7 @@ class WakeGate:
     recognizer: Recognizer
     open_s: float = OPEN_SECONDS
     opened_at: float | None = None  # stream time of the last wake word's event
+    heard: dict[int, float] = field(default_factory=dict)  # window end -> the wake word's smoothed score, recent windows
 
     def check_fits(self, commands: Recognizer) -> None:
         """A user error unless the wake word's model scores the commands' windows: the same
@@ -99,19 +106,33 @@ class WakeGate:
         `commands` heard while the gate is open. A wake word's model decides without a peak
         wait (`wake_gate` builds it so), so its events come in the pass of their window and open
         the gate before the commands after them are looked at."""
-        return self.let_through(self.recognizer.feed(samples), commands)
+        scored = self.recognizer.score(samples)
+        self.remember(scored.ends, scored.scores)
+        admitted = self.let_through(scored.detections, commands)
+        if len(scored.ends):  # forget windows older than any command the peak wait may still hand over
+            oldest = int(scored.ends[-1]) - round((self.open_s + 2.0) * self.recognizer.sample_rate)
+            self.heard = {end: score for end, score in self.heard.items() if end >= oldest}
+        return admitted
+
+    def remember(self, ends: np.ndarray, scores: np.ndarray) -> None:
+        """The wake word's smoothed scores (windows, its labels) of windows ending at `ends`: the
+        highest of its words' per window, to tell the wake phrase heard as a command."""
+        fires = [i for i, label in enumerate(self.recognizer.labels) if label not in QUIET_LABELS]
+        self.heard.update(zip(np.asarray(ends).tolist(), scores[:, fires].max(axis=1).tolist() if len(ends) else []))
 
     def let_through(self, wakes: Sequence[Detection], commands: Sequence[Detection]) -> list[Detection]:
         """`wakes` (the wake word's events, marked `wake` here) and the `commands` that come
         while the gate is open, in time order; the gate stays as the last wake word left it. A
         command from before the last wake word (the commands' peak wait can hand one over a
-        pass late) stays out."""
+        pass late) stays out, as does one whose window the wake word's model still hears as the
+        wake word (`STILL_THE_WAKE_WORD`, from the scores `remember` was given)."""
         admitted = []
         for event in sorted([*(replace(d, wake=True) for d in wakes), *commands], key=lambda d: (d.time, not d.wake)):
             if event.wake:
                 self.opened_at = event.time
                 admitted.append(event)
-            elif self.opened_at is not None and 0 <= event.time - self.opened_at <= self.open_s:
+            elif (self.opened_at is not None and 0 <= event.time - self.opened_at <= self.open_s
+                  and self.heard.get(event.end, 0.0) < STILL_THE_WAKE_WORD):
                 admitted.append(event)
         return admitted
 
