@@ -45,14 +45,20 @@ from train.datasets import negatives  # noqa: E402
 KINDS = ("music", "speech", "noise", "mix")
 
 
-def wake_stream(data: Path, phrase: str, seed: int = 0) -> tuple:
-    """The held-out command stream with a real recording of `phrase` before each command: (mix,
-    truth); the wake phrase's truth rows are labelled `phrase`."""
-    _, tuning = streams.tuning_stream(data)
+def wake_recordings(data: Path, phrase: str, seed: int = 0) -> list[Path]:
+    """The real recordings of `phrase` in `data`/wake_words_real, in an order shuffled with `seed`."""
     recordings = sorted(p for p in (data / "wake_words_real" / phrase).glob("*") if p.suffix in (".wav", ".flac"))
     if not recordings:
         raise SystemExit(f"no recordings of {phrase!r} in {data / 'wake_words_real'}")
     random.Random(seed).shuffle(recordings)
+    return recordings
+
+
+def wake_stream(data: Path, phrase: str, seed: int = 0) -> tuple:
+    """The held-out command stream with a real recording of `phrase` before each command: (mix,
+    truth); the wake phrase's truth rows are labelled `phrase`."""
+    _, tuning = streams.tuning_stream(data)
+    recordings = wake_recordings(data, phrase, seed)
     words: list[tuple[str, Path]] = []
     for word in tuning:
         if word["label"] in SPEECH_COMMANDS:
@@ -71,8 +77,7 @@ def said_in_one_breath(data: Path, phrase: str, gap_s: float, seed: int = 0) -> 
     import numpy as np
 
     _, tuning = streams.tuning_stream(data)
-    recordings = sorted(p for p in (data / "wake_words_real" / phrase).glob("*") if p.suffix in (".wav", ".flac"))
-    random.Random(seed).shuffle(recordings)
+    recordings = wake_recordings(data, phrase, seed)
     rate = get_domain("speech").sample_rate
     parts, truth, at = [np.zeros(rate, np.float32)], [], rate
     for i, word in enumerate(w for w in tuning if w["label"] in SPEECH_COMMANDS):
@@ -83,11 +88,7 @@ def said_in_one_breath(data: Path, phrase: str, gap_s: float, seed: int = 0) -> 
         truth.append({"label": word["label"], "start": start / rate, "end": (start + len(command)) / rate})
         parts += [wake, gap, command, pause]
         at = start + len(command) + len(pause)
-    speech = np.concatenate(parts)
-    noise = np.resize(audio.load(data / streams.NOISE, rate), len(speech))
-    voice = np.concatenate([speech[round(t["start"] * rate) : round(t["end"] * rate)] for t in truth])
-    mix = speech + noise * np.sqrt(np.mean(voice**2)) / (np.sqrt(np.mean(noise**2)) * 10 ** (20 / 20))
-    return (0.9 * mix / np.abs(mix).max()).astype(np.float32), truth
+    return streams.over_noise(np.concatenate(parts), truth, audio.load(data / streams.NOISE, rate), rate, 20.0), truth
 
 
 def main() -> None:

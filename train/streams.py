@@ -60,12 +60,19 @@ def build(
             "speaker": speaker(path),
             "source": str(path.resolve().relative_to(source_root.resolve()) if source_root is not None else path),
         })
+    return over_noise(speech, truth, noise, rate, snr_db), truth
+
+
+def over_noise(speech: np.ndarray, truth: Sequence[dict[str, Any]], noise: np.ndarray, rate: int, snr_db: float) -> np.ndarray:
+    """`speech` with `noise` (looped if short) under it at `snr_db` below the speech power
+    measured over the words' spans (`truth` rows' start and end, seconds), peaking at 0.9."""
+    length = len(speech)
     noise = np.resize(noise, length) if len(noise) < length else noise[:length]
     spans = np.concatenate([speech[int(t["start"] * rate) : int(t["end"] * rate)] for t in truth])
     speech_rms = np.sqrt(np.mean(spans**2))
     mix = speech + noise * (speech_rms / (np.sqrt(np.mean(noise**2)) * 10 ** (snr_db / 20)))
     mix *= 0.9 / max(1e-9, np.abs(mix).max())
-    return mix.astype(np.float32), truth
+    return mix.astype(np.float32)
 
 
 def match(events: Sequence[dict[str, Any]], truth: Sequence[dict[str, Any]], late_s: float = LATE_S) -> tuple[int, int]:
