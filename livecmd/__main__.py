@@ -13,6 +13,8 @@ def main() -> None:
             from livecmd.cli import main as cli
         except KeyboardInterrupt:
             interrupts.end()
+        if interrupts.pressed():  # held back while the import ran, and not raised yet
+            interrupts.end()
         cli()
 
 

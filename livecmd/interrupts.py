@@ -8,6 +8,11 @@ vanishes without a word. Either way the command ran on as if no key had been pre
 that run until stopped (listen's) check the record, and a press dropped in a finalizer is sent
 again. Training is different: its work is worth keeping, so there a first Ctrl-C only asks it to
 stop (`StopRequest`) and it saves what it has.
+
+A press that lands while a module imports is held back until the import is over: torch's C++
+start-up checks for signals itself (`torch._C._c10d_init`, as torch.distributed imports), and a
+KeyboardInterrupt raised there is a C++ exception that nothing catches, so the process aborts
+(exit -6; seen in CI, about one Ctrl-C in fifty during listen's start-up).
 """
 
 from __future__ import annotations
@@ -62,17 +67,41 @@ def end() -> NoReturn:
 
 def _record(signum: int, frame: FrameType | None) -> None:
     _pressed.set()
+    if _importing(frame):
+        _send_again()  # until the import is over
+        return
     raise KeyboardInterrupt
 
 
+def _importing(frame: FrameType | None) -> bool:
+    """Whether the main thread is inside an import: importlib's frames are on its stack (they
+    are there even when C code, such as torch's, is what imports)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _send_again() -> None:
+    """SIGINT again in a moment, from a thread (the main thread is where it is handled), unless
+    `caught()` has ended meanwhile."""
+    def send() -> None:
+        if _pressed.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    again = threading.Timer(0.01, send)
+    again.daemon = True
+    again.start()
+
+
 def _send_dropped_again(unraisable: sys.UnraisableHookArgs) -> None:
-    """sys.unraisablehook: a KeyboardInterrupt that could not be raised is sent again a moment
-    later, from a thread (one raised here would be handled here, and dropped again); anything
-    else is reported as Python would."""
+    """sys.unraisablehook: a KeyboardInterrupt that could not be raised is sent again (one
+    raised here would be handled here, and dropped again); anything else is reported as Python
+    would."""
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
-        again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
-        again.daemon = True
-        again.start()
+        _pressed.set()
+        _send_again()
     else:
         sys.__unraisablehook__(unraisable)
 

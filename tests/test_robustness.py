@@ -670,6 +670,37 @@ runpy.run_module("livecmd", run_name="__main__")
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "livecmd: interrupted (Ctrl-C)\n")
 
 
+def test_a_ctrl_c_while_torch_imports_is_held_until_the_import_is_over() -> None:
+    # torch's C++ start-up checks for signals itself (torch.distributed's _c10d_init): a
+    # KeyboardInterrupt raised there aborted the process (exit -6, "terminate called after throwing
+    # an instance of 'pybind11::error_already_set'"), about one Ctrl-C in fifty during listen's
+    # start-up in CI. Here the press lands as torch.distributed is looked for: it must not be
+    # raised inside torch's import, and must be raised once torch is imported.
+    script = """
+import os, signal, sys, time
+from livecmd import interrupts
+
+class PressCtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch.distributed":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, PressCtrlC())
+with interrupts.caught():
+    try:
+        import torch
+        end = time.monotonic() + 10.0
+        while time.monotonic() < end:
+            pass
+        print("went on")
+    except KeyboardInterrupt:  # a failed import takes its modules out of sys.modules
+        print("interrupted; torch imported whole:", "torch.distributed" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=_env())
+    assert (done.returncode, done.stdout, done.stderr) == (0, "interrupted; torch imported whole: True\n", ""), done
+
+
 def test_a_ctrl_c_that_a_library_swallows_while_listen_starts_still_stops_it(tones: Path, words_clip: Path) -> None:
     # A catch-all `except:` in code that start-up runs takes the KeyboardInterrupt away; listen
     # must stop all the same, at once, with its summary (it ran to the end of the clip before).
