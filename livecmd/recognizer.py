@@ -20,12 +20,11 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from livecmd import audio
-from livecmd.domains import QUIET_LABELS, SAMPLE_RATE, get_domain
+from livecmd.domains import QUIET_LABELS, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
-from livecmd.stream.gate import OPEN_SECONDS, check_wake, commands_settings, wake_gate
+from livecmd.stream.gate import OPEN_SECONDS
 from livecmd.stream.level import LevelControl
 from livecmd.stream.utterance import UtteranceMeter
 
@@ -318,15 +317,8 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
         raise LivecmdError("listen to a clip (input) or a microphone (mic), not both")
     if input is not None and reconnect:
         raise LivecmdError("reconnect waits for a microphone that goes away: a clip (input) does not")
-    if input is None and not reconnect:  # with reconnect one not there yet is waited for
-        live.sources.find_microphone(mic)
-    if wake is not None:
-        check_wake(wake, wake_s)
-        options = commands_settings(options)
-    clip = audio.load(input, SAMPLE_RATE) if input is not None else None
-    recognizer = Recognizer(weights, **options)
-    gate = wake_gate(wake, recognizer, wake_s, wake_threshold, options) if wake is not None else None
-    ring, source, _ = live.open_source(recognizer, clip, mic, realtime=bool(realtime), reconnect=reconnect)
+    recognizer, gate, ring, source, _ = live.start(input, weights, options, mic=mic, reconnect=reconnect, realtime=bool(realtime),
+                                                   wake=wake, wake_s=wake_s, wake_threshold=wake_threshold)
     for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter()), gate=gate):
         yield from step.detections
     if source.failure is not None:

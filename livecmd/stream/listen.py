@@ -148,7 +148,6 @@ def print_devices() -> None:
 def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | None = None) -> Totals:
     """Run `livecmd listen` until the clip ends, `options.duration` passes, or Ctrl-C: events
     to `out` (the live view, or JSON lines), the summary line to `err`. Returns the totals."""
-    from livecmd.recognizer import Recognizer
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -168,39 +167,25 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         raise LivecmdError("--reconnect waits for a microphone that goes away: a clip (--input) does not")
     if options.input is None and options.fast:
         raise LivecmdError("--fast reads a clip as fast as possible: give the clip with --input FILE")
-    # The input is checked before anything slow (torch takes seconds to import), so a machine
-    # without a microphone, or a mistyped clip, gets its answer at once. Clips are decoded at
-    # the paper's 16 kHz, the rate of every domain; weights at another rate resample once more.
-    if options.input is None and not options.reconnect:  # with --reconnect one not there yet is waited for
-        sources.find_microphone(options.mic)
-    if options.wake is not None:
-        check_wake(options.wake, options.wake_s)
-    clip = audio.load(options.input, SAMPLE_RATE) if options.input is not None else None
-
     every, per_label = _thresholds(options.thresholds)
     settings = dict(
-        device=options.device, engine=options.engine, hop_ms=options.hop_ms, smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms,
-        hold_ms=options.hold_ms, max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, only=options.only,
+        threshold=every, thresholds=per_label, device=options.device, engine=options.engine, hop_ms=options.hop_ms,
+        smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms, hold_ms=options.hold_ms,
+        max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, only=options.only,
         precision=options.precision, threads=options.threads, max_batch=options.max_batch)
-    if options.wake is not None:
-        settings = commands_settings(settings)
-    recognizer = Recognizer(options.weights, threshold=every, thresholds=per_label, **settings)
-    gate = wake_gate(options.wake, recognizer, options.wake_s, options.wake_threshold, settings) if options.wake is not None else None
-    rate, length = recognizer.sample_rate, recognizer.window_samples
-    if round(options.buffer_s * rate) < length + recognizer.hop:
-        raise LivecmdError(
-            f"--buffer-s {options.buffer_s:g}: the ring must hold a window plus a hop "
-            f"({(length + recognizer.hop) / rate:g} s or more)")
-    ring, source, heard = open_source(recognizer, clip, options.mic, realtime=not options.fast,
-                                      buffer_s=options.buffer_s, mic_rate=options.mic_rate, reconnect=options.reconnect)
+    recognizer, gate, ring, source, heard = start(
+        options.input, options.weights, settings, mic=options.mic, reconnect=options.reconnect, realtime=not options.fast,
+        wake=options.wake, wake_s=options.wake_s, wake_threshold=options.wake_threshold, buffer_s=options.buffer_s,
+        mic_rate=options.mic_rate)
+    rate = recognizer.sample_rate
     sink: Sink
     if options.json:
-        sink = JsonLines(out, err, recognizer.labels, wall_clock=clip is None)
-        if clip is None:  # a program reading the JSON lines may wait for this to start talking
+        sink = JsonLines(out, err, recognizer.labels, wall_clock=options.input is None)
+        if options.input is None:  # a program reading the JSON lines may wait for this to start talking
             print(f"livecmd listen: listening to {heard} at {rate} Hz; Ctrl-C to stop", file=err, flush=True)
     else:
         sink = LiveView(recognizer.labels, recognizer.thresholds, recognizer.describe() + (gate.describe() if gate else ""),
-                        f"{recognizer.engine_name}; input {heard}", Console(file=out), wall_clock=clip is None)
+                        f"{recognizer.engine_name}; input {heard}", Console(file=out), wall_clock=options.input is None)
     stop_at = None if options.duration is None else round(options.duration * rate)
     totals = run(ring, source, recognizer, [sink], stop_at, gate)
     print(totals.line(recognizer.engine_name, recognizer.weights.name), file=err, flush=True)
@@ -228,6 +213,35 @@ def _thresholds(specs: Sequence[str]) -> tuple[float | None, dict[str, float]]:
         else:
             every, labels = number, {}
     return every, labels
+
+
+def start(
+    input: str | Path | None, weights: str | Path | None, settings: dict[str, object], *, mic: str | None = None,
+    reconnect: bool = False, realtime: bool = True, wake: str | Path | None = None, wake_s: float = OPEN_SECONDS,
+    wake_threshold: float | None = None, buffer_s: float = BUFFER_SECONDS, mic_rate: int | None = None,
+) -> tuple[Recognizer, WakeGate | None, Ring, sources.Source, str]:
+    """Everything before the first window, for `livecmd listen` and `livecmd.listen` alike: the
+    recognizer (`settings`: its keyword options) and, with a wake word's weights, the gate; the
+    ring and the source (`open_source`), and how the input is named. The microphone and the
+    wake word's file are checked before anything slow (torch takes seconds to import), so a
+    machine without a microphone gets its answer at once. Clips are decoded at the paper's
+    16 kHz, the rate of every domain; weights at another rate resample once more."""
+    from livecmd.recognizer import Recognizer
+
+    if input is None and not reconnect:  # with reconnect one not there yet is waited for
+        sources.find_microphone(mic)
+    if wake is not None:
+        check_wake(wake, wake_s)
+        settings = commands_settings(settings)
+    clip = audio.load(input, SAMPLE_RATE) if input is not None else None
+    recognizer = Recognizer(weights, **settings)
+    gate = wake_gate(wake, recognizer, wake_s, wake_threshold, settings) if wake is not None else None
+    needed = recognizer.window_samples + recognizer.hop
+    if round(buffer_s * recognizer.sample_rate) < needed:
+        raise LivecmdError(
+            f"--buffer-s {buffer_s:g}: the ring must hold a window plus a hop ({needed / recognizer.sample_rate:g} s or more)")
+    ring, source, heard = open_source(recognizer, clip, mic, realtime, buffer_s, mic_rate, reconnect)
+    return recognizer, gate, ring, source, heard
 
 
 def open_source(
