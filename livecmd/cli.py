@@ -281,10 +281,18 @@ def record(
 def main() -> None:
     """The CLI (`livecmd.__main__` imports it and calls this). A Ctrl-C that the command does
     not handle itself (while it starts, loads a model or decodes data) ends it with one line and
-    exit code 130."""
+    exit code 130. So does an error that follows a Ctrl-C: a library that meets the
+    KeyboardInterrupt in its own callbacks may report something else instead (safetensors, when
+    one lands as it reads a tensor: "could not determine the shape of object type
+    'torch.storage.UntypedStorage'", which read as a broken weights file)."""
     try:
         with interrupts.caught():
-            app()
+            try:
+                app()
+            except Exception:
+                if interrupts.pressed():
+                    raise KeyboardInterrupt from None
+                raise
     except LivecmdError as e:
         print(f"livecmd: error: {e}", file=sys.stderr)
         sys.exit(2)

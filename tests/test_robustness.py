@@ -727,6 +727,30 @@ cli.main()
     assert float(summary[0].split()[2]) < 1.0, summary  # seconds of audio heard: stopped before it began
 
 
+def test_an_error_that_a_ctrl_c_caused_while_listen_starts_is_the_ctrl_c(tones: Path, words_clip: Path) -> None:
+    # safetensors meets a KeyboardInterrupt raised in its own calls into torch and reports another
+    # error instead ("could not determine the shape of object type 'torch.storage.UntypedStorage'"):
+    # found by pressing Ctrl-C at 5-ms steps through listen's start-up, it read as a broken weights
+    # file, exit 2. Here the press lands as the weights are read, and the read fails as it did.
+    script = f"""
+import os, signal, sys
+from livecmd import cli, weights
+
+def interrupted_read(path):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, landing in the read
+    except KeyboardInterrupt:
+        pass
+    raise weights._not_safetensors(path, TypeError("could not determine the shape of object type 'torch.storage.UntypedStorage'"))
+
+weights.read_meta = interrupted_read
+sys.argv = ["livecmd", "listen", "--input", {str(words_clip)!r}, "--weights", {str(tones)!r}, "--json", "--device", "cpu"]
+cli.main()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=_env())
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "livecmd: interrupted (Ctrl-C)\n")
+
+
 def test_a_ctrl_c_that_the_shell_ignores_for_a_background_job_stays_ignored(tones: Path, tmp_path: Path) -> None:
     # `livecmd listen ... &` in a script: the shell starts it with SIGINT ignored, so that a Ctrl-C
     # meant for the script leaves it running. Python keeps that choice; livecmd must too.
