@@ -93,7 +93,7 @@ def said_in_one_breath(data: Path, phrase: str, gap_s: float, seed: int = 0) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wake", type=Path, required=True, help="the wake word's weights (livecmd custom)")
+    parser.add_argument("--wake", required=True, help="the wake word: a shipped one's name (\"smart mirror\") or its weights (livecmd custom)")
     parser.add_argument("--corpus", type=Path, required=True, help="a corpus of python -m train.recipes.negatives")
     parser.add_argument("--weights", type=Path, default=None, help="the commands' weights (default: the shipped speech weights)")
     parser.add_argument("--phrase", default="smart_mirror", help="the wake phrase: a folder of wake_words_real and a label of --wake")
@@ -160,8 +160,8 @@ def main() -> None:
             entry["wakes_per_hour"] = entry["wakes"] / entry["hours"]
         rows.append(row)
 
-    own = weights.listen_settings(weights.read_meta(args.wake), args.wake).threshold
-    table = Table(title=f"commands ({commands.weights.name}) behind the wake word {args.phrase} ({args.wake.name}, its threshold {own:g})")
+    own = weights.listen_settings(weights.read_meta(wake.weights), wake.weights).threshold
+    table = Table(title=f"commands ({commands.weights.name}) behind the wake word {args.phrase} ({wake.weights.name}, its threshold {own:g})")
     for column in ("wake threshold", "wake s", f"wake words found / {len(wake_truth) or '-'}", f"commands found / {len(commands_truth)}",
                    "false on the stream", *(f"{kind}: commands (wake words) / h" for kind in KINDS if kind in rows[0]["kinds"])):
         table.add_column(column, justify="right")
@@ -174,7 +174,7 @@ def main() -> None:
     console.print(table)
     console.print(f"machine: {cpu_name()}")
     if args.json:
-        args.json.write_text(json.dumps({"wake": str(args.wake), "phrase": args.phrase, "weights": str(commands.weights),
+        args.json.write_text(json.dumps({"wake": str(wake.weights), "phrase": args.phrase, "weights": str(commands.weights),
                                          "pairs": len(wake_truth), "rows": rows, "machine": cpu_name()}, indent=1) + "\n")
 
 

@@ -4,7 +4,7 @@
     examples/voice_control.py                              # the default microphone
     examples/voice_control.py --input examples/demo.wav    # a clip, in real time
     examples/voice_control.py --input examples/demo.wav --fast --plain
-    examples/voice_control.py --wake wake.safetensors          # "smart mirror ... left"
+    examples/voice_control.py --wake "smart mirror"           # "smart mirror ... left" (or your own wake word's weights)
 
 up / down / left / right move the marker one cell and set its heading; go starts it moving one
 cell a second along the heading, stop halts it; on / off switch the light. --plain prints one
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--weights", metavar="W", help="weights file (default: the shipped speech model)")
     parser.add_argument("--mic", metavar="NAME|INDEX", help="the audio input (default: the system's)")
     parser.add_argument("--threshold", type=float, help="the smoothed score that fires a command")
-    parser.add_argument("--wake", metavar="W", help="a wake word's weights (livecmd custom): commands count only in the 5 s after it")
+    parser.add_argument("--wake", metavar="W", help="a wake word: \"smart mirror\" (shipped) or its weights (livecmd custom); commands count only in the 5 s after it")
     parser.add_argument("--plain", action="store_true", help="one line per command instead of the grid")
     args = parser.parse_args(argv)
 

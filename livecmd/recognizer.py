@@ -307,10 +307,11 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
     hearing the room, so its last word is heard whole. Other keyword options are the
     `Recognizer`'s (threshold, device, engine, hop_ms, ...). Stops at the clip's end; from a
     microphone, when the loop that iterates stops (break, Ctrl-C) or the device fails; with
-    `reconnect`, a microphone that goes away is waited for instead. With a wake word's weights
-    (`wake`, fired at `wake_threshold`, None: its own), commands are yielded only in the `wake_s`
-    seconds after it, and its own events too, with `wake` True (`livecmd.stream.gate`); the
-    commands then have no look-back rule unless `max_utterance_ms` is given."""
+    `reconnect`, a microphone that goes away is waited for instead. With a wake word (`wake`: a
+    shipped one's name, "smart mirror", or its weights; fired at `wake_threshold`, None: its
+    own), commands are yielded only in the `wake_s` seconds after it, and its own events too,
+    with `wake` True (`livecmd.stream.gate`); the commands then have no look-back rule unless
+    `max_utterance_ms` is given."""
     from livecmd.stream import listen as live
 
     if input is not None and mic is not None:

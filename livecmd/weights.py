@@ -260,6 +260,21 @@ def shipped(domain: str = "speech") -> Path:
     )
 
 
+WAKE_PREFIX = "wake-"
+"""Shipped wake words are weights/wake-NAME.safetensors (NAME: the phrase, words joined by '-')."""
+
+
+def shipped_wake_words() -> dict[str, Path]:
+    """The wake words shipped in weights/, by phrase ("smart mirror")."""
+    return {path.stem[len(WAKE_PREFIX):].replace("-", " "): path for path in sorted(WEIGHTS_DIR.glob(f"{WAKE_PREFIX}*.safetensors"))}
+
+
+def wake_word(name: str | Path) -> Path | None:
+    """The shipped wake word `name` (any case; words joined by spaces, '-' or '_'), or None."""
+    phrase = " ".join(str(name).lower().replace("-", " ").replace("_", " ").split())
+    return shipped_wake_words().get(phrase)
+
+
 def _existing(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():

@@ -48,8 +48,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _livecmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "livecmd", *args], capture_output=True, text=True, timeout=timeout, env=_env())
+def _livecmd(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "livecmd", *args], capture_output=True, text=True, timeout=timeout, env={**_env(), **env})
 
 
 def _events(stdout: str) -> list[dict]:
@@ -227,6 +227,28 @@ def test_a_wake_word_lets_through_only_the_commands_in_the_seconds_after_it(file
                           (("--wake", str(wake), "--wake-s", "0"), "--wake-s 0: give the seconds")]:
         result = _livecmd("listen", "--input", str(clip), "--weights", str(commands), "--json", "--fast", *args)
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_a_shipped_wake_word_is_given_by_its_name(files: dict[str, Path]) -> None:
+    """weights/wake-NAME.safetensors is the wake word "NAME" (words joined by '-'): `--wake "hey
+    there"` finds it in any case and spelling; a name that is neither a file nor shipped is a one-line
+    error that lists the shipped ones."""
+    from livecmd.domains import SILENCE, UNKNOWN
+
+    shipped = files["root"] / "shipped"
+    shipped.mkdir(exist_ok=True)
+    save_tone_model(shipped / "wake-hey-there.safetensors", "speech", (UNKNOWN, "hey", SILENCE))
+    commands = save_tone_model(files["root"] / "named-commands.safetensors", "speech", ("low", UNKNOWN, SILENCE))
+    clip = write_clip(files["root"] / "named.wav", stream([(1.3, "low"), (3.2, "high"), (5.1, "low")], seconds=8.0))
+    for name in ("hey there", "Hey_There"):
+        result = _livecmd("listen", "--input", str(clip), "--weights", str(commands), "--wake", name, "--json", "--fast",
+                          "--device", "cpu", LIVECMD_WEIGHTS_DIR=str(shipped))
+        assert result.returncode == 0, result.stderr
+        assert [(e["label"], e.get("wake", False)) for e in _events(result.stdout)] == [("hey", True), ("low", False)]
+    result = _livecmd("listen", "--input", str(clip), "--weights", str(commands), "--wake", "hey mirror", "--json", "--fast",
+                      LIVECMD_WEIGHTS_DIR=str(shipped))
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert 'no such file, nor a shipped wake word ("hey there"); give one of those or the weights' in result.stderr
 
 
 def test_the_gate_lets_through_the_commands_after_a_wake_word_not_before_it_even_when_handed_over_late(files: dict[str, Path]) -> None:

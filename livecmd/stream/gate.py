@@ -3,9 +3,10 @@ seconds after the wake word ("smart mirror ... lights on"), as voice assistants 
 
 An always-on recognizer of ten short words fires on music and talk now and then; a command that
 must follow a wake word fires only where both models are wrong within seconds of each other.
-The wake word's model (one `livecmd custom` writes) hears the same audio as the commands'
-model, window for window; its events open the gate and are passed on too, marked `wake`, so a
-view can show that it is listening.
+The wake word's model (the shipped "smart mirror", weights/wake-smart-mirror.safetensors, or
+one `livecmd custom` writes) hears the same audio as the commands' model, window for window;
+its events open the gate and are passed on too, marked `wake`, so a view can show that it is
+listening.
 """
 
 from __future__ import annotations
@@ -48,13 +49,23 @@ SHARED_SETTINGS = ("device", "engine", "hop_ms", "smooth_ms", "refractory_ms", "
 hold and look-back rule are its weights' own)."""
 
 
-def check_wake(weights: str | Path, open_s: float) -> None:
-    """A user error, before any model loads, for a wake word file that is not there or a
+def check_wake(weights: str | Path, open_s: float) -> Path:
+    """The wake word's weights file (`weights`: a file, or the name of a shipped wake word such
+    as "smart mirror"); a user error, before any model loads, for one that is neither, or for a
     gate that never opens."""
-    if not Path(weights).is_file():
-        raise LivecmdError(f"--wake {weights}: no such file; give the weights `livecmd custom --words \"hey mirror\"` wrote for your wake word")
+    found: Path | None = Path(weights)
+    if not found.is_file():
+        from livecmd.weights import shipped_wake_words, wake_word  # imports torch: a file is checked without it
+
+        found = wake_word(weights)
+        if found is None:
+            own = "the weights `livecmd custom --words \"hey mirror\"` wrote for your wake word"
+            shipped = ", ".join(f'"{name}"' for name in shipped_wake_words())
+            raise LivecmdError(f"--wake {weights}: no such file, nor a shipped wake word ({shipped}); give one of those or {own}"
+                               if shipped else f"--wake {weights}: no such file; give {own}")
     if not open_s > 0:
         raise LivecmdError(f"--wake-s {open_s:g}: give the seconds after the wake word that commands are heard, e.g. {OPEN_SECONDS:g}")
+    return found
 
 
 def wake_gate(weights: str | Path, commands: Recognizer, open_s: float = OPEN_SECONDS, threshold: float | None = None,
@@ -65,7 +76,7 @@ def wake_gate(weights: str | Path, commands: Recognizer, open_s: float = OPEN_SE
     without a peak wait: see `WakeGate.admit`."""
     from livecmd.recognizer import Recognizer
 
-    check_wake(weights, open_s)
+    weights = check_wake(weights, open_s)
     shared = {key: value for key, value in (settings or {}).items() if key in SHARED_SETTINGS}
     gate = WakeGate(Recognizer(weights, threshold=threshold, peak_ms=0, **shared), open_s)
     gate.check_fits(commands)

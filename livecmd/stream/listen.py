@@ -66,7 +66,7 @@ class ListenOptions:
     peak_ms: float | None = None  # multi-class: fire the highest peak once no score has risen this long (0: at the hold); None = the weights' own
     agc: bool = True  # automatic gain control for a domain that has one (speech): soft audio brought up (livecmd.stream.level)
     only: tuple[str, ...] | None = None  # ("yes,stop",): listen for these labels alone, the others count as _unknown_
-    wake: Path | None = None  # a wake word's weights: commands count only --wake-s seconds after it (livecmd.stream.gate)
+    wake: str | Path | None = None  # a wake word: a shipped one's name or weights; commands count only --wake-s seconds after it (livecmd.stream.gate)
     wake_s: float = OPEN_SECONDS
     wake_threshold: float | None = None  # the wake word's smoothed score that fires; None = its weights' own
     reconnect: bool = False  # a microphone that goes away is waited for instead of ending listen (sources.ReconnectingMic)
@@ -231,7 +231,7 @@ def start(
     if input is None and not reconnect:  # with reconnect one not there yet is waited for
         sources.find_microphone(mic)
     if wake is not None:
-        check_wake(wake, wake_s)
+        wake = check_wake(wake, wake_s)
         settings = commands_settings(settings)
     clip = audio.load(input, SAMPLE_RATE) if input is not None else None
     recognizer = Recognizer(weights, **settings)
