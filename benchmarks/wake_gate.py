@@ -27,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 from rich.console import Console
 from rich.table import Table
@@ -73,8 +74,6 @@ def said_in_one_breath(data: Path, phrase: str, gap_s: float, seed: int = 0) -> 
     from the end of its voice to the command's start (0.1: "smart mirror, up" in one breath),
     then 2 s of pause; over the same kitchen noise at 20 dB. (mix, truth of the commands)."""
     from train.augment import word_span
-
-    import numpy as np
 
     _, tuning = streams.tuning_stream(data)
     recordings = wake_recordings(data, phrase, seed)
@@ -136,13 +135,17 @@ def main() -> None:
     alone = {"wake_threshold": None, "wake_s": None}
     settings = [alone] + [{"wake_threshold": None if t == "own" else float(t), "wake_s": float(s)}
                           for t in args.wake_thresholds.split(",") for s in args.wake_s.split(",")]
+    # The commands' events do not depend on the wake word's setting: decided once per recording,
+    # alone and as listen --wake decides them (its look-back rule).
+    behind_ms = commands_settings({"max_utterance_ms": args.max_utterance_ms})["max_utterance_ms"]
+    decided = [(kind, hours, commands.decide(heard, max_utterance_ms=args.max_utterance_ms),
+                commands.decide(heard, max_utterance_ms=behind_ms), woke) for kind, hours, heard, woke in scored]
     for setting in settings:
         row = dict(setting, kinds={})
-        for kind, hours, heard, woke in scored:
+        for kind, hours, said_alone, said, woke in decided:
             if setting is alone:
-                let, wakes = commands.decide(heard, max_utterance_ms=args.max_utterance_ms), []
-            else:  # as listen --wake decides the commands
-                said = commands.decide(heard, max_utterance_ms=commands_settings({"max_utterance_ms": args.max_utterance_ms})["max_utterance_ms"])
+                let, wakes = said_alone, []
+            else:
                 wakes = wake.decide(woke, setting["wake_threshold"])
                 gate = WakeGate(wake, setting["wake_s"])
                 gate.remember(woke.ends, woke.scores)

@@ -148,7 +148,6 @@ def print_devices() -> None:
 def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | None = None) -> Totals:
     """Run `livecmd listen` until the clip ends, `options.duration` passes, or Ctrl-C: events
     to `out` (the live view, or JSON lines), the summary line to `err`. Returns the totals."""
-
     out = out or sys.stdout
     err = err or sys.stderr
     if options.hop_ms <= 0:
