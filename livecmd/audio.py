@@ -1,9 +1,9 @@
 """Audio in: decode any clip soundfile can read, mix to mono, resample, pad or crop, segment.
 
 All functions return float32 numpy arrays of samples at the requested rate (16 kHz for every
-domain of the paper). On load, non-finite samples are zeroed and the rest clipped to full scale
-[-1, 1], so neither a NaN nor a float file's 1e38 (which overflows to NaN inside a model) ever
-reaches one.
+domain of the paper). On load and on `samples` (the chunks a program feeds the recognizer),
+non-finite samples are zeroed and the rest clipped to full scale [-1, 1], so neither a NaN nor
+a float file's 1e38 (which overflows to NaN inside a model) ever reaches one.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from scipy.signal import resample_poly
 
 from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
+
+NOT_FLOAT_AUDIO = 100.0
+"""A float sample past this many times full scale is not float audio (40 dB over full scale):
+it is integer PCM turned into floats without being scaled, as `int16.astype(float32)` does."""
 
 NO_SIGNAL_DBFS = -90.0
 """A 10-ms frame below this holds no signal (a file's digital silence, the zeros a device sends
@@ -47,9 +51,46 @@ def load(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if data.shape[0] == 0:
         raise LivecmdError(f"cannot use audio {path}: it holds no samples")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    # Clipped as a sound card or the training cache would: float files may go past full scale.
-    wave = np.clip(np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
-    return resample(wave, rate, sample_rate)
+    return resample(finite(wave), rate, sample_rate)
+
+
+def finite(wave: np.ndarray) -> np.ndarray:
+    """`wave` with NaN and inf zeroed and the rest clipped to full scale [-1, 1], as a sound
+    card or the training cache would: float files and programs may go past full scale."""
+    return np.clip(np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+
+
+def samples(data: object) -> np.ndarray:
+    """`data` as the float32 mono samples in [-1, 1] that the models read.
+
+    Programs hand over audio in the form their source gives it, so: float arrays (or lists) as
+    they are; integer PCM (the int16 of most audio callbacks, sockets and WAV readers, int32,
+    uint8) scaled from its full scale, where taken as floats it would be a 32768-times overload
+    that the model hears as nothing; one channel of 2-D data ((frames, 1), as sounddevice gives
+    a mono stream) flattened. Then `finite`: one NaN from a driver or a decoder would otherwise
+    turn every score after it into NaN. Raises LivecmdError for bytes, several channels, or
+    float samples far past full scale (unscaled integers), saying what to do.
+    """
+    array = np.asarray(data)
+    if array.dtype.kind not in "iuf":
+        what = "bytes" if array.dtype.kind in "SV" or isinstance(data, (bytes, bytearray, memoryview)) else f"{array.dtype} data"
+        raise LivecmdError(f"feed audio samples as a numpy array of floats or integer PCM, not {what}; "
+                           "raw 16-bit PCM bytes: np.frombuffer(data, np.int16)")
+    if array.ndim == 2 and 1 in array.shape:
+        array = array.reshape(-1)
+    if array.ndim != 1:
+        raise LivecmdError(f"feed mono samples, shape (samples,), not {array.shape}: mix the channels first, e.g. chunk.mean(axis=1)")
+    if array.dtype.kind in "iu":
+        info = np.iinfo(array.dtype)
+        middle = (int(info.max) + 1) // 2 if array.dtype.kind == "u" else 0
+        full = float(int(info.max) + 1 - middle)
+        return ((array.astype(np.float64) - middle) / full).astype(np.float32)
+    array = array.astype(np.float32, copy=False)
+    peak = float(np.max(np.abs(array), initial=0.0, where=np.isfinite(array)))
+    if peak > NOT_FLOAT_AUDIO:
+        raise LivecmdError(f"feed float samples in [-1, 1], not up to {peak:g}: integer PCM turned into floats must be divided "
+                           "by its full scale (32768 for int16), or fed as the integer array it was")
+    return finite(array)
 
 
 def resample(wave: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 
     import livecmd
     rec = livecmd.Recognizer()                     # the shipped speech model
-    for chunk in my_audio_chunks():                # float32 mono at rec.sample_rate, any size
+    for chunk in my_audio_chunks():                # mono at rec.sample_rate, any size: float or int16
         for d in rec.feed(chunk):
             print(d.label, d.time, d.score)
 
@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
+import soxr
 
+from livecmd import audio
 from livecmd.domains import QUIET_LABELS, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.band import BandMeter
@@ -65,7 +67,10 @@ class Recognizer:
     or a list; the others' scores count as `_unknown_`: an app that needs three words is not
     woken by the other seven). `precision`: the cached and folded engines' auto, bf16 or fp32.
     `threads`: torch's CPU threads, process-wide (None leaves torch's setting). Up to
-    `max_batch` windows are scored in one pass.
+    `max_batch` windows are scored in one pass. `input_rate`: the rate of the audio fed (None:
+    the model's, `sample_rate`); audio at another rate (the 44.1 or 48 kHz of most sound cards,
+    browsers and WebRTC) is resampled as it streams, by the streaming soxr resampler listen
+    runs a microphone through; stream times and sample counts stay at `sample_rate`.
 
     Not thread-safe: feed it from one thread.
     """
@@ -75,6 +80,7 @@ class Recognizer:
         device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
         refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, peak_ms: float | None = None,
         agc: bool = True, only: str | Sequence[str] | None = None, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
+        input_rate: int | None = None,
     ):
         import torch
 
@@ -97,11 +103,15 @@ class Recognizer:
             raise LivecmdError(f"longest utterance {max_utterance_ms:g} ms: give 0 (any length) or more, e.g. 800")
         if max_batch < 1:
             raise LivecmdError(f"max_batch {max_batch}: give 1 or more")
+        if input_rate is not None and not (isinstance(input_rate, int) and input_rate > 0):
+            raise LivecmdError(f"input_rate {input_rate!r}: give the rate of the audio fed in Hz, e.g. 48000")
         self.weights = Path(weights) if weights is not None else weights_files.shipped("speech")
         meta = weights_files.read_meta(self.weights)
         domain = get_domain(meta.domain)
         self.meta = meta
         self.sample_rate: int = meta.sample_rate
+        self.input_rate: int = input_rate or meta.sample_rate
+        """The rate of the audio fed, resampled to `sample_rate` where the two differ."""
         self.window_samples: int = meta.input_samples
         if max_utterance_ms and domain.multi_label:
             raise LivecmdError(f"--max-utterance-ms is for spoken commands: a {domain.name} model tags sounds that go on; leave it out")
@@ -164,6 +174,8 @@ class Recognizer:
         self._meter = UtteranceMeter(self.sample_rate, self.window_samples)
         self._level = LevelControl(self._agc_dbfs, self.sample_rate) if self._agc_dbfs is not None else None
         self._band = BandMeter(self.sample_rate)
+        self._resampler = (soxr.ResampleStream(self.input_rate, self.sample_rate, 1, dtype="float32")
+                           if self.input_rate != self.sample_rate else None)
         self._frames_from = 0  # the stream sample gain control counts its frames from (0, or the end of the last gap)
         self._samples = np.zeros(0, dtype=np.float32)  # stream samples from `_start` on, gained
         self._start = 0
@@ -198,15 +210,18 @@ class Recognizer:
         return self._band.narrowband
 
     def feed(self, samples: np.ndarray) -> list[Detection]:
-        """Add `samples` (float32 mono at `sample_rate`, any length) to the stream and return the
-        detections of the windows they completed, oldest first."""
+        """Add `samples` (mono at `input_rate`, any length: floats in [-1, 1] or integer PCM such
+        as int16; `livecmd.audio.samples`) to the stream and return the detections of the
+        windows they completed, oldest first."""
         return self.score(samples).detections
 
     def score(self, samples: np.ndarray) -> Scored:
         """`feed`, with the windows scored on the way and their smoothed scores."""
-        chunk = np.asarray(samples, dtype=np.float32)
-        if chunk.ndim != 1:
-            raise LivecmdError(f"feed mono samples, shape (samples,), not {chunk.shape}: mix channels first (livecmd.audio.to_mono)")
+        chunk = audio.samples(samples)
+        return self._score(chunk if self._resampler is None else self._resampler.resample_chunk(chunk))
+
+    def _score(self, chunk: np.ndarray) -> Scored:
+        """`score` of float32 samples at `sample_rate`."""
         self._meter.feed(chunk)  # the meter measures voice over its own noise floor: at any level
         self._band.feed(chunk)
         self._samples = np.concatenate([self._samples, self._level.process(chunk) if self._level else chunk])
@@ -234,8 +249,13 @@ class Recognizer:
 
     def flush(self) -> list[Detection]:
         """The stream ended: feed the silence that lets its last word be heard whole (what a
-        microphone would go on hearing) and return the detections that gives."""
-        return self.feed(np.zeros(self.end_silence(self.position), dtype=np.float32))
+        microphone would go on hearing) and return the detections that gives. The resampler, if
+        any, hands over what it held back first."""
+        found = []
+        if self._resampler is not None:
+            found = self._score(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)).detections
+            self._resampler.clear()
+        return found + self._score(np.zeros(self.end_silence(self.position), dtype=np.float32)).detections
 
     def end_silence(self, samples: int) -> int:
         """Samples of silence that, after a stream of `samples`, let its last word be heard
@@ -245,10 +265,12 @@ class Recognizer:
         return max(self.window_samples - self.hop, self.window_samples - samples) + (self._level.frame if self._level else 0)
 
     def skip(self, samples: int) -> None:
-        """`samples` of the stream were lost (a reader that fell behind): the windows that needed
-        them are given up, and the next one is the first whole window after the gap, on the
-        same grid of window ends."""
+        """`samples` of the stream (at `sample_rate`) were lost (a reader that fell behind): the
+        windows that needed them are given up, and the next one is the first whole window after
+        the gap, on the same grid of window ends."""
         gap_end = self.position + samples
+        if self._resampler is not None:  # what it held back went with the gap
+            self._resampler.clear()
         self._meter.skip(samples)
         self._band.skip()
         if self._level is not None:  # the samples waiting for the rest of their frame go with the gap
@@ -318,6 +340,8 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
         raise LivecmdError("listen to a clip (input) or a microphone (mic), not both")
     if input is not None and reconnect:
         raise LivecmdError("reconnect waits for a microphone that goes away: a clip (input) does not")
+    if "input_rate" in options:
+        raise LivecmdError("input_rate is the rate of the audio you feed a Recognizer: listen resamples a clip or a microphone itself")
     recognizer, gate, ring, source, _ = live.start(input, weights, options, mic=mic, reconnect=reconnect, realtime=bool(realtime),
                                                    wake=wake, wake_s=wake_s, wake_threshold=wake_threshold)
     for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter()), gate=gate):

@@ -88,6 +88,64 @@ def test_a_given_threshold_overrides_the_weights_and_bad_settings_are_one_line_e
         livecmd.Recognizer(tones, device="cpu").feed(np.zeros((100, 2), dtype=np.float32))
 
 
+def test_audio_is_fed_as_its_source_gives_it_int16_one_channel_blocks_and_a_nan_included(tones: Path) -> None:
+    """Audio callbacks and sockets hand over int16 PCM, sounddevice a (frames, 1) block for a
+    mono stream, and a driver may send one NaN: each gives the float stream's detections (the
+    int16 stream once heard nothing, a NaN silenced the rest of the stream)."""
+    wave = stream(WORDS, seconds=9.0)
+    expected = [(d.label, d.time) for d in _fed(livecmd.Recognizer(tones, device="cpu"), wave, [1600])]
+    assert [label for label, _ in expected] == ["low", "high", "low", "high"]
+    pcm = np.round(wave * 32767).astype(np.int16)
+    glitch = wave.copy()
+    glitch[[100, 30_000]] = [np.nan, np.inf]
+    for fed in (pcm, pcm[:, None], wave.astype(np.float64)[:, None], glitch):
+        rec = livecmd.Recognizer(tones, device="cpu")
+        assert [(d.label, d.time) for d in _fed(rec, fed, [1600])] == expected
+        assert np.isfinite(rec.scores).all()
+    rec = livecmd.Recognizer(tones, device="cpu")
+    for wrong, message in [(pcm.tobytes(), r"not bytes; raw 16-bit PCM bytes: np\.frombuffer\(data, np\.int16\)"),
+                           (pcm.astype(np.float32), rf"not up to {np.abs(pcm).max()}: integer PCM turned into floats must be divided"),
+                           (np.array(["a"]), "not <U1 data")]:
+        with pytest.raises(LivecmdError, match=message):
+            rec.feed(wrong)
+    assert rec.position == 0  # nothing of a refused chunk was taken
+
+
+def test_audio_at_another_rate_is_resampled_as_it_streams_behind_a_wake_word_too(tmp_path: Path) -> None:
+    """48-kHz int16 chunks (a sound card's, a browser's) with `input_rate=48000` give the 16-kHz
+    stream's detections at the same stream times, through the wake word's gate as well (its own
+    model is fed the same 48-kHz chunks)."""
+    from livecmd.stream.gate import wake_gate
+
+    commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("low", UNKNOWN, "_silence_"))
+    wake = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", "_silence_"))
+    wave = stream(WORDS, seconds=9.0)
+    fast = np.round(audio.resample(wave, RATE, 48_000) * 32767).astype(np.int16)
+
+    def heard(fed: np.ndarray, chunk: int, **options: int) -> list[tuple[str, float, bool]]:
+        rec = livecmd.Recognizer(commands, device="cpu", **options)
+        gate = wake_gate(wake, rec, open_s=2.0)
+        found = [d for at in range(0, len(fed), chunk) for d in gate.admit(fed[at : at + chunk], rec.feed(fed[at : at + chunk]))]
+        return [(d.label, d.time, d.wake) for d in found + rec.flush()]
+
+    expected = heard(wave, 1600)
+    assert [(label, wake) for label, _, wake in expected] == [("hey", True), ("low", False), ("hey", True)]
+    resampled = heard(fast, 4800, input_rate=48_000)
+    assert [(label, wake) for label, _, wake in resampled] == [(label, wake) for label, _, wake in expected]
+    assert np.allclose([t for _, t, _ in resampled], [t for _, t, _ in expected], atol=0.011)  # a 10-ms frame at most
+    with pytest.raises(LivecmdError, match="give the rate of the audio fed in Hz, e.g. 48000"):
+        livecmd.Recognizer(commands, device="cpu", input_rate=0)
+    with pytest.raises(LivecmdError, match="listen resamples a clip or a microphone itself"):
+        next(livecmd.listen(write_clip(tmp_path / "words.wav", wave), commands, input_rate=48_000))
+
+
+def test_integer_pcm_is_scaled_from_its_full_scale() -> None:
+    assert audio.samples(np.array([-32768, 0, 16384], np.int16)).tolist() == [-1.0, 0.0, 0.5]
+    assert audio.samples(np.array([0, 128, 255], np.uint8)).tolist() == [-1.0, 0.0, 127 / 128]
+    assert audio.samples(np.array([2**30], np.int32)).tolist() == [0.5]
+    assert audio.samples([0.25, 2.0, -np.inf]).tolist() == [0.25, 1.0, 0.0]  # past full scale clipped, inf zeroed
+
+
 def test_a_31_class_model_fires_commands_only_its_filler_words_count_as_unknown(tmp_path: Path) -> None:
     """A model trained on the release's 30 words and `_silence_` (no `_unknown_` output): here
     the tone model with `yes` on the low tone and `bed` on the high one, a real forward."""

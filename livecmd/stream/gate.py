@@ -72,13 +72,13 @@ def wake_gate(weights: str | Path, commands: Recognizer, open_s: float = OPEN_SE
               settings: Mapping[str, Any] | None = None) -> WakeGate:
     """The gate of the wake word model `weights` (fired at `threshold`, None: its own) in
     front of the `commands` recognizer, which was built with `settings` (Recognizer keyword
-    arguments; those of `SHARED_SETTINGS` apply to the wake word's model too). It decides
-    without a peak wait: see `WakeGate.admit`."""
+    arguments; those of `SHARED_SETTINGS` apply to the wake word's model too, and it is fed at
+    the commands' `input_rate`). It decides without a peak wait: see `WakeGate.admit`."""
     from livecmd.recognizer import Recognizer
 
     weights = check_wake(weights, open_s)
     shared = {key: value for key, value in (settings or {}).items() if key in SHARED_SETTINGS}
-    gate = WakeGate(Recognizer(weights, threshold=threshold, peak_ms=0, **shared), open_s)
+    gate = WakeGate(Recognizer(weights, threshold=threshold, peak_ms=0, input_rate=commands.input_rate, **shared), open_s)
     gate.check_fits(commands)
     return gate
 
