@@ -39,7 +39,7 @@ from livecmd import audio, weights  # noqa: E402
 from livecmd.compute import cpu_name  # noqa: E402
 from livecmd.domains import SPEECH_COMMANDS, get_domain  # noqa: E402
 from livecmd.recognizer import Recognizer  # noqa: E402
-from livecmd.stream.gate import WakeGate, commands_settings, wake_gate  # noqa: E402
+from livecmd.stream.gate import WakeGate, commands_max_utterance_ms, wake_gate  # noqa: E402
 from train import streams  # noqa: E402
 from train.datasets import negatives  # noqa: E402
 
@@ -137,7 +137,7 @@ def main() -> None:
                           for t in args.wake_thresholds.split(",") for s in args.wake_s.split(",")]
     # The commands' events do not depend on the wake word's setting: decided once per recording,
     # alone and as listen --wake decides them (its look-back rule).
-    behind_ms = commands_settings({"max_utterance_ms": args.max_utterance_ms})["max_utterance_ms"]
+    behind_ms = commands_max_utterance_ms(args.max_utterance_ms)
     decided = [(kind, hours, commands.decide(heard, max_utterance_ms=args.max_utterance_ms),
                 commands.decide(heard, max_utterance_ms=behind_ms), woke) for kind, hours, heard, woke in scored]
     for setting in settings:

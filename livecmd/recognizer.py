@@ -26,7 +26,7 @@ from livecmd.domains import QUIET_LABELS, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
-from livecmd.stream.gate import OPEN_SECONDS
+from livecmd.stream.gate import OPEN_SECONDS, WakeGate, check_wake, commands_max_utterance_ms, wake_gate
 from livecmd.stream.level import LevelControl
 from livecmd.stream.utterance import UtteranceMeter
 
@@ -72,6 +72,12 @@ class Recognizer:
     browsers and WebRTC) is resampled as it streams, by the streaming soxr resampler listen
     runs a microphone through; stream times and sample counts stay at `sample_rate`.
 
+    `wake`: a wake word in front of the commands, as `listen --wake` (a shipped one's name,
+    "smart mirror", or weights `livecmd custom` wrote; `livecmd.stream.gate`): its own model
+    hears the same audio, fired at `wake_threshold` (None: its own); its events come out with
+    `wake` True, and commands only in the `wake_s` seconds after one. The commands then have no
+    look-back rule unless `max_utterance_ms` is given (a command may follow in the same breath).
+
     Not thread-safe: feed it from one thread.
     """
 
@@ -80,7 +86,7 @@ class Recognizer:
         device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
         refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, peak_ms: float | None = None,
         agc: bool = True, only: str | Sequence[str] | None = None, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
-        input_rate: int | None = None,
+        input_rate: int | None = None, wake: str | Path | None = None, wake_s: float = OPEN_SECONDS, wake_threshold: float | None = None,
     ):
         import torch
 
@@ -105,6 +111,9 @@ class Recognizer:
             raise LivecmdError(f"max_batch {max_batch}: give 1 or more")
         if input_rate is not None and not (isinstance(input_rate, int) and input_rate > 0):
             raise LivecmdError(f"input_rate {input_rate!r}: give the rate of the audio fed in Hz, e.g. 48000")
+        if wake is not None:
+            wake = check_wake(wake, wake_s)  # before the models load: a wrong name is said at once
+            max_utterance_ms = commands_max_utterance_ms(max_utterance_ms)
         self.weights = Path(weights) if weights is not None else weights_files.shipped("speech")
         meta = weights_files.read_meta(self.weights)
         domain = get_domain(meta.domain)
@@ -165,6 +174,10 @@ class Recognizer:
         )
         self._agc_dbfs = domain.agc_target_dbfs if agc else None
         self._max_batch = max_batch
+        shared = {"device": device, "engine": engine, "hop_ms": hop_ms, "smooth_ms": smooth_ms, "refractory_ms": refractory_ms,
+                  "agc": agc, "precision": precision, "threads": threads, "max_batch": max_batch}
+        self.gate: WakeGate | None = wake_gate(wake, self, wake_s, wake_threshold, shared) if wake is not None else None
+        """The wake word's gate (its model: `gate.recognizer`), or None."""
         self.reset()
 
     def reset(self) -> None:
@@ -182,6 +195,8 @@ class Recognizer:
         self._next_end = self.window_samples  # the end of the next window to score
         self.scores: np.ndarray = np.zeros(len(self.labels), dtype=np.float32)
         """The smoothed scores of the newest window, (labels,)."""
+        if self.gate is not None:
+            self.gate.reset()
 
     @property
     def position(self) -> int:
@@ -216,9 +231,11 @@ class Recognizer:
         return self.score(samples).detections
 
     def score(self, samples: np.ndarray) -> Scored:
-        """`feed`, with the windows scored on the way and their smoothed scores."""
+        """`feed`, with the windows scored on the way and their smoothed scores (the
+        commands'; the detections are those the wake word's gate let through, if any)."""
         chunk = audio.samples(samples)
-        return self._score(chunk if self._resampler is None else self._resampler.resample_chunk(chunk))
+        scored = self._score(chunk if self._resampler is None else self._resampler.resample_chunk(chunk))
+        return scored if self.gate is None else replace(scored, detections=self.gate.admit(chunk, scored.detections))
 
     def _score(self, chunk: np.ndarray) -> Scored:
         """`score` of float32 samples at `sample_rate`."""
@@ -249,13 +266,19 @@ class Recognizer:
 
     def flush(self) -> list[Detection]:
         """The stream ended: feed the silence that lets its last word be heard whole (what a
-        microphone would go on hearing) and return the detections that gives. The resampler, if
-        any, hands over what it held back first."""
-        found = []
+        microphone would go on hearing) and return the detections that gives."""
+        return self.flush_scored().detections
+
+    def flush_scored(self) -> Scored:
+        """`flush`, with the windows scored on the way. The resampler, if any, hands over what
+        it held back first."""
+        tail = np.zeros(0, dtype=np.float32)
         if self._resampler is not None:
-            found = self._score(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)).detections
+            tail = self._resampler.resample_chunk(tail, last=True)
             self._resampler.clear()
-        return found + self._score(np.zeros(self.end_silence(self.position), dtype=np.float32)).detections
+        tail = np.concatenate([tail, np.zeros(self.end_silence(self.position + len(tail)), dtype=np.float32)])
+        scored = self._score(tail)
+        return scored if self.gate is None else replace(scored, detections=self.gate.flush(scored.detections))
 
     def end_silence(self, samples: int) -> int:
         """Samples of silence that, after a stream of `samples`, let its last word be heard
@@ -271,6 +294,8 @@ class Recognizer:
         gap_end = self.position + samples
         if self._resampler is not None:  # what it held back went with the gap
             self._resampler.clear()
+        if self.gate is not None:
+            self.gate.skip(samples)
         self._meter.skip(samples)
         self._band.skip()
         if self._level is not None:  # the samples waiting for the rest of their frame go with the gap
@@ -295,7 +320,8 @@ class Recognizer:
         recognizer's), `thresholds` ({label: score} over it), the hold `hold_ms` and the longest
         run of voice `max_utterance_ms` (None: this recognizer's) make of a whole stream already
         scored (`score` from `reset` on): smoothing does not depend on them, so a benchmark or a
-        tuning sweeps them over one pass of the model."""
+        tuning sweeps them over one pass of the model. The commands' own events: a wake word's
+        gate is not applied (`benchmarks/wake_gate.py` applies it per setting)."""
         settings = replace(self._settings, smooth_windows=1)  # `scored.scores` are smoothed already
         if threshold is not None or thresholds:
             own = dict(zip(self.labels, self.thresholds)) if threshold is None else {}
@@ -308,15 +334,16 @@ class Recognizer:
 
     def describe(self) -> str:
         """The model as the live view names it: file, arch, domain, labels, window and hop, the
-        longest run of voice a command may be part of when that rule is on, and peak picking's
-        wait when it is on."""
+        longest run of voice a command may be part of when that rule is on, peak picking's wait
+        when it is on, and the wake word."""
         m, s = self.meta, self._settings
         peak = round(1000 * s.peak_windows * self.hop / self.sample_rate) if not s.multi_label else 0
         return (f"{self.weights.name} ({m.arch}, {m.domain}, {len(m.labels)} labels, "
                 f"{self.window_samples / self.sample_rate:g} s windows every {1000 * self.hop / self.sample_rate:g} ms"
                 + (f"; listening for {', '.join(label for label in self.labels if label not in QUIET_LABELS)} only" if self._only else "")
                 + (f"; commands said alone: none inside {s.max_utterance_s:g} s of voice" if s.max_utterance_s else "")
-                + (f"; each fired at its peak (after {peak} ms without a rise)" if peak else "") + ")")
+                + (f"; each fired at its peak (after {peak} ms without a rise)" if peak else "") + ")"
+                + (self.gate.describe() if self.gate is not None else ""))
 
 
 def listen(input: str | Path | None = None, weights: str | Path | None = None, *, realtime: bool | None = None,
@@ -342,9 +369,9 @@ def listen(input: str | Path | None = None, weights: str | Path | None = None, *
         raise LivecmdError("reconnect waits for a microphone that goes away: a clip (input) does not")
     if "input_rate" in options:
         raise LivecmdError("input_rate is the rate of the audio you feed a Recognizer: listen resamples a clip or a microphone itself")
-    recognizer, gate, ring, source, _ = live.start(input, weights, options, mic=mic, reconnect=reconnect, realtime=bool(realtime),
-                                                   wake=wake, wake_s=wake_s, wake_threshold=wake_threshold)
-    for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter()), gate=gate):
+    recognizer, ring, source, _ = live.start(input, weights, options, mic=mic, reconnect=reconnect, realtime=bool(realtime),
+                                             wake=wake, wake_s=wake_s, wake_threshold=wake_threshold)
+    for step in live.steps(ring, source, recognizer, live.Totals(recognizer.sample_rate, time.perf_counter())):
         yield from step.detections
     if source.failure is not None:
         raise LivecmdError(source.failure)

@@ -113,20 +113,16 @@ def test_audio_is_fed_as_its_source_gives_it_int16_one_channel_blocks_and_a_nan_
 
 def test_audio_at_another_rate_is_resampled_as_it_streams_behind_a_wake_word_too(tmp_path: Path) -> None:
     """48-kHz int16 chunks (a sound card's, a browser's) with `input_rate=48000` give the 16-kHz
-    stream's detections at the same stream times, through the wake word's gate as well (its own
-    model is fed the same 48-kHz chunks)."""
-    from livecmd.stream.gate import wake_gate
-
+    stream's detections at the same stream times, behind a wake word as well (its own model is
+    fed the same 48-kHz chunks)."""
     commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("low", UNKNOWN, "_silence_"))
     wake = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", "_silence_"))
     wave = stream(WORDS, seconds=9.0)
     fast = np.round(audio.resample(wave, RATE, 48_000) * 32767).astype(np.int16)
 
     def heard(fed: np.ndarray, chunk: int, **options: int) -> list[tuple[str, float, bool]]:
-        rec = livecmd.Recognizer(commands, device="cpu", **options)
-        gate = wake_gate(wake, rec, open_s=2.0)
-        found = [d for at in range(0, len(fed), chunk) for d in gate.admit(fed[at : at + chunk], rec.feed(fed[at : at + chunk]))]
-        return [(d.label, d.time, d.wake) for d in found + rec.flush()]
+        rec = livecmd.Recognizer(commands, device="cpu", wake=wake, wake_s=2.0, **options)
+        return [(d.label, d.time, d.wake) for d in _fed(rec, fed, [chunk])]
 
     expected = heard(wave, 1600)
     assert [(label, wake) for label, _, wake in expected] == [("hey", True), ("low", False), ("hey", True)]
@@ -137,6 +133,27 @@ def test_audio_at_another_rate_is_resampled_as_it_streams_behind_a_wake_word_too
         livecmd.Recognizer(commands, device="cpu", input_rate=0)
     with pytest.raises(LivecmdError, match="listen resamples a clip or a microphone itself"):
         next(livecmd.listen(write_clip(tmp_path / "words.wav", wave), commands, input_rate=48_000))
+
+
+def test_a_recognizer_behind_a_wake_word_gives_listens_events_and_flush_and_reset_keep_the_gate(tmp_path: Path) -> None:
+    """`Recognizer(wake=...)` is listen --wake for a program's own audio: the same events as
+    `livecmd.listen(clip, wake=...)`; a command that only the stream's end lets be heard
+    (`flush`) goes through the gate too, and a `reset` stream starts with the gate shut."""
+    commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("low", UNKNOWN, "_silence_"))
+    wake = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", "_silence_"))
+    wave = stream([(0.5, "low"), (1.8, "high"), (3.4, "low")], seconds=4.5)
+    rec = livecmd.Recognizer(commands, device="cpu", wake=wake)
+    assert "commands only 5 s after the wake word hey (wake.safetensors" in rec.describe()
+    fed = _fed(rec, wave, [1600])
+    assert [(d.label, d.wake) for d in fed] == [("hey", True), ("low", False)]
+    assert fed == list(livecmd.listen(write_clip(tmp_path / "gated.wav", wave), commands, device="cpu", wake=wake))
+    late = stream([(3.8, "low")], seconds=3.9, word_s=0.1)  # a short low tone at the stream's very end: heard in the flush
+    plain = livecmd.Recognizer(commands, device="cpu")
+    assert plain.feed(late) == [] and [d.label for d in plain.flush()] == ["low"]
+    rec.reset()  # the last stream opened the gate at 1.8 s: this one starts shut, to its end
+    assert rec.feed(late) == [] and rec.flush() == []
+    with pytest.raises(LivecmdError, match="no such file, nor a shipped wake word"):
+        livecmd.Recognizer(commands, device="cpu", wake="hey there")
 
 
 def test_integer_pcm_is_scaled_from_its_full_scale() -> None:

@@ -22,7 +22,7 @@ from livecmd.errors import LivecmdError
 from livecmd.stream.decide import Detection
 
 if TYPE_CHECKING:
-    from livecmd.recognizer import Recognizer
+    from livecmd.recognizer import Recognizer, Scored
 
 OPEN_SECONDS = 5.0
 """How long after a wake word commands are heard (listen --wake-s)."""
@@ -34,14 +34,13 @@ command let through that was said after the wake phrase had a wake score under 0
 of the 31 false ones 0.34 or more (docs/performance.md)."""
 
 
-def commands_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The commands' `Recognizer` settings behind a wake word: as given, but without their
-    weights' look-back rule unless `max_utterance_ms` is given. Said in one breath, "smart
-    mirror, up" is one run of voice longer than the rule lets a command be part of; the gate
-    already keeps talk out (docs/performance.md: with 0.1 s between wake word and command the
-    rule cost 9 of 57 commands let through; without it, at the wake word's own threshold, music
-    and talk let none through)."""
-    return {**settings, "max_utterance_ms": 0 if settings.get("max_utterance_ms") is None else settings["max_utterance_ms"]}
+def commands_max_utterance_ms(given: float | None) -> float:
+    """The commands' look-back rule behind a wake word: off (0) unless given. Said in one
+    breath, "smart mirror, up" is one run of voice longer than the rule lets a command be part
+    of; the gate already keeps talk out (docs/performance.md: with 0.1 s between wake word and
+    command the rule cost 9 of 57 commands let through; without it, at the wake word's own
+    threshold, music and talk let none through)."""
+    return 0.0 if given is None else given
 
 
 SHARED_SETTINGS = ("device", "engine", "hop_ms", "smooth_ms", "refractory_ms", "agc", "precision", "threads", "max_batch")
@@ -117,7 +116,14 @@ class WakeGate:
         `commands` heard while the gate is open. A wake word's model decides without a peak
         wait (`wake_gate` builds it so), so its events come in the pass of their window and open
         the gate before the commands after them are looked at."""
-        scored = self.recognizer.score(samples)
+        return self.decide(self.recognizer.score(samples), commands)
+
+    def flush(self, commands: Sequence[Detection]) -> list[Detection]:
+        """`admit` at the stream's end: the wake word's model flushed as the commands' was."""
+        return self.decide(self.recognizer.flush_scored(), commands)
+
+    def decide(self, scored: Scored, commands: Sequence[Detection]) -> list[Detection]:
+        """`admit` with the wake word's model's pass already `scored`."""
         self.remember(scored.ends, scored.scores)
         admitted = self.let_through(scored.detections, commands)
         if len(scored.ends):  # forget windows older than any command the peak wait may still hand over
@@ -150,3 +156,9 @@ class WakeGate:
     def skip(self, samples: int) -> None:
         """The commands' reader skipped audio it fell behind on: so does the wake word's."""
         self.recognizer.skip(samples)
+
+    def reset(self) -> None:
+        """A new stream: shut, and the wake word's model starts again."""
+        self.recognizer.reset()
+        self.opened_at = None
+        self.heard.clear()

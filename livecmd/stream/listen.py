@@ -26,7 +26,7 @@ from livecmd.domains import SAMPLE_RATE
 from livecmd.errors import LivecmdError
 from livecmd.sinks import JsonLines, LiveView, Sink, Update
 from livecmd.stream import sources
-from livecmd.stream.gate import OPEN_SECONDS, WakeGate, check_wake, commands_settings, wake_gate
+from livecmd.stream.gate import OPEN_SECONDS, check_wake
 from livecmd.stream.ring import Ring
 
 if TYPE_CHECKING:  # the recognizer imports torch, which `listen` loads only after checking its input
@@ -172,7 +172,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms, hold_ms=options.hold_ms,
         max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, only=options.only,
         precision=options.precision, threads=options.threads, max_batch=options.max_batch)
-    recognizer, gate, ring, source, heard = start(
+    recognizer, ring, source, heard = start(
         options.input, options.weights, settings, mic=options.mic, reconnect=options.reconnect, realtime=not options.fast,
         wake=options.wake, wake_s=options.wake_s, wake_threshold=options.wake_threshold, buffer_s=options.buffer_s,
         mic_rate=options.mic_rate)
@@ -183,10 +183,10 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         if options.input is None:  # a program reading the JSON lines may wait for this to start talking
             print(f"livecmd listen: listening to {heard} at {rate} Hz; Ctrl-C to stop", file=err, flush=True)
     else:
-        sink = LiveView(recognizer.labels, recognizer.thresholds, recognizer.describe() + (gate.describe() if gate else ""),
+        sink = LiveView(recognizer.labels, recognizer.thresholds, recognizer.describe(),
                         f"{recognizer.engine_name}; input {heard}", Console(file=out), wall_clock=options.input is None)
     stop_at = None if options.duration is None else round(options.duration * rate)
-    totals = run(ring, source, recognizer, [sink], stop_at, gate)
+    totals = run(ring, source, recognizer, [sink], stop_at)
     print(totals.line(recognizer.engine_name, recognizer.weights.name), file=err, flush=True)
     if source.failure is not None:  # the microphone vanished: what was heard is above, then why it stopped
         raise LivecmdError(source.failure)
@@ -218,9 +218,9 @@ def start(
     input: str | Path | None, weights: str | Path | None, settings: dict[str, object], *, mic: str | None = None,
     reconnect: bool = False, realtime: bool = True, wake: str | Path | None = None, wake_s: float = OPEN_SECONDS,
     wake_threshold: float | None = None, buffer_s: float = BUFFER_SECONDS, mic_rate: int | None = None,
-) -> tuple[Recognizer, WakeGate | None, Ring, sources.Source, str]:
+) -> tuple[Recognizer, Ring, sources.Source, str]:
     """Everything before the first window, for `livecmd listen` and `livecmd.listen` alike: the
-    recognizer (`settings`: its keyword options) and, with a wake word's weights, the gate; the
+    recognizer (`settings`: its keyword options; with a wake word's weights, its gate), the
     ring and the source (`open_source`), and how the input is named. The microphone and the
     wake word's file are checked before anything slow (torch takes seconds to import), so a
     machine without a microphone gets its answer at once. Clips are decoded at the paper's
@@ -231,16 +231,14 @@ def start(
         sources.find_microphone(mic)
     if wake is not None:
         wake = check_wake(wake, wake_s)
-        settings = commands_settings(settings)
     clip = audio.load(input, SAMPLE_RATE) if input is not None else None
-    recognizer = Recognizer(weights, **settings)
-    gate = wake_gate(wake, recognizer, wake_s, wake_threshold, settings) if wake is not None else None
+    recognizer = Recognizer(weights, **settings, wake=wake, wake_s=wake_s, wake_threshold=wake_threshold)
     needed = recognizer.window_samples + recognizer.hop
     if round(buffer_s * recognizer.sample_rate) < needed:
         raise LivecmdError(
             f"--buffer-s {buffer_s:g}: the ring must hold a window plus a hop ({needed / recognizer.sample_rate:g} s or more)")
     ring, source, heard = open_source(recognizer, clip, mic, realtime, buffer_s, mic_rate, reconnect)
-    return recognizer, gate, ring, source, heard
+    return recognizer, ring, source, heard
 
 
 def open_source(
@@ -271,12 +269,11 @@ def open_source(
     return ring, source, heard
 
 
-def run(ring: Ring, source: sources.Source, recognizer: Recognizer, sinks: Sequence[Sink], stop_at: int | None = None,
-        gate: WakeGate | None = None) -> Totals:
+def run(ring: Ring, source: sources.Source, recognizer: Recognizer, sinks: Sequence[Sink], stop_at: int | None = None) -> Totals:
     """Hand every update of `steps` to each sink, then close them; the totals of the run."""
     totals = Totals(recognizer.sample_rate, time.perf_counter())
     try:
-        for update in steps(ring, source, recognizer, totals, stop_at, gate):
+        for update in steps(ring, source, recognizer, totals, stop_at):
             for sink in sinks:
                 sink.show(update)
     except KeyboardInterrupt:
@@ -287,8 +284,7 @@ def run(ring: Ring, source: sources.Source, recognizer: Recognizer, sinks: Seque
     return totals
 
 
-def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: Totals, stop_at: int | None = None,
-          gate: WakeGate | None = None) -> Iterator[Update]:
+def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: Totals, stop_at: int | None = None) -> Iterator[Update]:
     """The loop: start `source`; take the audio waiting in the ring, at most `max_batch`
     windows' worth at a time (so a reader that fell behind reports and measures each batch),
     feed it to `recognizer` and yield what its windows decided, until the ring closes or
@@ -296,8 +292,8 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
     KeyboardInterrupt (`livecmd.interrupts`); then stop the source. A reader that fell so far
     behind that audio was overwritten counts it as dropped and tells the recognizer of the gap.
     While the source waits for its microphone to come back (`lost`), an update without
-    scores says so. With a wake word's `gate`, its model hears the same audio and only the
-    commands it lets through are yielded, beside its own events. `totals` is kept up to date."""
+    scores says so. Behind a wake word (the recognizer's gate) the detections are those it lets
+    through, beside its own events. `totals` is kept up to date."""
     rate, hop = recognizer.sample_rate, recognizer.hop
     most = recognizer.engine.max_batch * hop
     chunk = np.empty(ring.capacity, dtype=np.float32)
@@ -324,8 +320,6 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
             if position < held.oldest:  # fell behind: the audio overwritten meanwhile is given up
                 ring.skip(held.oldest)
                 recognizer.skip(held.oldest - position)
-                if gate is not None:
-                    gate.skip(held.oldest - position)
                 position = held.oldest
             end = min(held.written, recognizer.next_end - hop + most, stop_at if stop_at is not None else held.written)
             read = ring.read(end, end - position, chunk[: end - position])
@@ -334,19 +328,18 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
             ring.release(end)
             position = end
             scored = recognizer.score(read)
-            detections = gate.admit(read, scored.detections) if gate is not None else scored.detections
             totals.wall_s = time.perf_counter() - totals.started
             totals.dropped = ring.dropped
             if not len(scored.ends):
                 continue
             latency = (time.perf_counter() - ring.arrival_times(scored.ends - 1)) * 1000.0
             totals.windows += len(scored.ends)
-            totals.detections += len(detections)
+            totals.detections += len(scored.detections)
             totals.samples = int(scored.ends[-1])
             totals.latencies.add(latency)
             by_end = dict(zip(scored.ends.tolist(), latency.tolist()))
             lost = source.lost
-            yield update(scored.scores[-1], _level_db(read[-hop:]), detections, [by_end[d.end] for d in detections])
+            yield update(scored.scores[-1], _level_db(read[-hop:]), scored.detections, [by_end[d.end] for d in scored.detections])
     finally:
         source.stop()
         totals.dropped = ring.dropped
