@@ -2,7 +2,7 @@
 then with 5 real takes per word), scored by `livecmd listen` on real recordings it never saw.
 
     python benchmarks/custom_words.py [--vocabulary wake|numbers] [--minutes 20] [--negatives NEG/train] [--speed P]
-        [--seed N] [--room P] [--synthetic W] [--with-takes W] [--shared ../shared] [--out DIR]
+        [--seed N] [--room P] [--synthetic W] [--with-takes W] [--shared ../shared] [--voices V] [--as-a-user] [--out DIR]
 
 Two vocabularies of real recordings by many speakers (`VOCABULARIES`): `wake` (the default),
 `smart mirror`, `snowboy`, `view glass`, 100 recordings each in ../shared/data/wake_words_real
@@ -136,6 +136,11 @@ def main() -> None:
                         help="how often custom puts a training window in a random room and behind a random microphone (0: never)")
     parser.add_argument("--trainable", type=int, default=CustomConfig.trainable,
                         help="livecmd custom --trainable: blocks of the shipped model fine-tuned at the top")
+    parser.add_argument("--voices", default=CustomConfig.voices, help="livecmd custom --voices: all, or engines such as espeak-ng,flite")
+    parser.add_argument("--as-a-user", action="store_true",
+                        help="train as on a user's machine, without the real Speech Commands clips and background noise of "
+                             "the shared data folder (custom's other words are then synthetic only, its noise generated); "
+                             "scoring still reads the real recordings there")
     args = parser.parse_args()
     data = args.shared / "data"
     console = Console()
@@ -152,8 +157,11 @@ def main() -> None:
         if given is None:
             given = args.out / ("synthetic.safetensors" if takes_dir is None else "with-takes.safetensors")
             started = time.monotonic()
+            nothing = args.out / "no-shared-data"  # an empty folder in place of the shared data
+            nothing.mkdir(exist_ok=True)
             run(CustomConfig(words=",".join(words), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives),
-                             speed=args.speed, seed=args.seed, room=args.room, trainable=args.trainable), console)
+                             speed=args.speed, seed=args.seed, room=args.room, trainable=args.trainable, voices=args.voices,
+                             shared=nothing if args.as_a_user else CustomConfig.shared), console)
             console.print(f"{name}: trained in {(time.monotonic() - started) / 60:.1f} min")
         models[name] = given
 

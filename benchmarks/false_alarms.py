@@ -97,6 +97,8 @@ def plot(results: list[dict], out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for result in results:
+        if not result["commands"]:  # a custom vocabulary: the command stream holds none of its words, no miss rate
+            continue
         name = Path(result["weights"]).name
         holds = list(dict.fromkeys(r["hold_ms"] for r in result["rows"]))
         for hold, kind in [(h, k) for h in holds for k in KINDS]:
@@ -165,7 +167,8 @@ def main() -> None:
         for row in result["rows"]:
             s = row["stream"]
             table.add_row("own" if row["threshold"] is None else f"{row['threshold']:g}", "own" if row["hold_ms"] is None else f"{row['hold_ms']:g}", "own" if row["max_utterance_ms"] is None else f"{row['max_utterance_ms']:g}", *(f"{row['kinds'][k]['per_hour']:.1f}" for k in first),
-                          f"{s['found']} ({100 * s['found'] / s['commands']:.0f}%)", f"{s['false'] / result['stream_minutes']:.2f}")
+                          f"{s['found']} ({100 * s['found'] / s['commands']:.0f}%)" if s["commands"] else "none of its words",
+                          f"{s['false'] / result['stream_minutes']:.2f}")
         console.print(table)
     console.print(f"machine: {results[0]['machine']}")
     if args.json:

@@ -47,6 +47,9 @@ def custom_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("custom") / "words.safetensors"
     result = _livecmd("custom", "--words", "lights, smart mirror", "--voices", VOICE, "--per-voice", "2", "--minutes", "0.25", "--out", str(out))
     assert result.returncode == 0, result.stderr
+    # No --negatives: the user is told what that costs and how to build them, first and last.
+    assert "without --negatives the model never hears music or talk" in result.stdout.splitlines()[0]
+    assert "(trained without --negatives: see above)" in " ".join(result.stdout.split())
     return out
 
 

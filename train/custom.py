@@ -81,6 +81,10 @@ MAX_UTTERANCE_MS = 2000.0
 the model's 1-s window to be learned at all, and a second more leaves room for slow speakers.
 Measured on the 285 real recordings (docs/custom-words.md): no word lost, talk's false
 activations down by a third to a half."""
+NO_NEGATIVES = ("without --negatives the model never hears music or talk, and fires on them hundreds of times an hour "
+                "(measured: 259 times an hour on music and 1,172 on talk, docs/custom-words.md); "
+                "`python -m train.recipes.negatives NEG` builds them from Debian packages and the TTS voices, "
+                "then give --negatives NEG/train")
 NEGATIVE_HOURS = 0.25  # of each kind of --negatives recording, held in memory for the run
 TUNE_NEGATIVE_HOURS = 0.3
 """Of each kind of the other --negatives recordings, to tune listen on: enough that one event
@@ -572,6 +576,8 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
     if out.is_dir():
         raise LivecmdError(f"--out {out} is a folder: give a file name, e.g. words.safetensors")
     budget = config.minutes * 60
+    if not config.negatives:
+        console.print(f"[yellow]{NO_NEGATIVES}[/yellow]")
     with tempfile.TemporaryDirectory(prefix="livecmd-custom-") as tmp:
         work = Path(tmp)
         sources = gather(config, phrases, work, console)
@@ -608,5 +614,6 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
     own = "".join(f", {label} {value:g}" for label, value in listen["thresholds"].items())
     console.print(f"wrote {out}: labels {', '.join(sources.labels)}; listen threshold {best['threshold']:g}{own}, "
                   f"hold {best['hold_ms']:g} ms; "
-                  f"{(time.monotonic() - started) / 60:.1f} min. Try `livecmd listen --weights {out}`")
+                  f"{(time.monotonic() - started) / 60:.1f} min. Try `livecmd listen --weights {out}`"
+                  + ("" if config.negatives else " (trained without --negatives: see above)"))
     return out
