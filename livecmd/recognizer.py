@@ -109,7 +109,7 @@ class Recognizer:
             raise LivecmdError(f"longest utterance {max_utterance_ms:g} ms: give 0 (any length) or more, e.g. 800")
         if max_batch < 1:
             raise LivecmdError(f"max_batch {max_batch}: give 1 or more")
-        if input_rate is not None and not (isinstance(input_rate, int) and input_rate > 0):
+        if input_rate is not None and not (isinstance(input_rate, (int, np.integer)) and input_rate > 0):
             raise LivecmdError(f"input_rate {input_rate!r}: give the rate of the audio fed in Hz, e.g. 48000")
         if wake is not None:
             wake = check_wake(wake, wake_s)  # before the models load: a wrong name is said at once
@@ -119,7 +119,7 @@ class Recognizer:
         domain = get_domain(meta.domain)
         self.meta = meta
         self.sample_rate: int = meta.sample_rate
-        self.input_rate: int = input_rate or meta.sample_rate
+        self.input_rate: int = int(input_rate or meta.sample_rate)
         """The rate of the audio fed, resampled to `sample_rate` where the two differ."""
         self.window_samples: int = meta.input_samples
         if max_utterance_ms and domain.multi_label:
