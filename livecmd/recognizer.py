@@ -234,11 +234,11 @@ class Recognizer:
         """`feed`, with the windows scored on the way and their smoothed scores (the
         commands'; the detections are those the wake word's gate let through, if any)."""
         chunk = audio.samples(samples)
-        scored = self._score(chunk if self._resampler is None else self._resampler.resample_chunk(chunk))
-        return scored if self.gate is None else replace(scored, detections=self.gate.admit(chunk, scored.detections))
+        return self._score(chunk if self._resampler is None else self._resampler.resample_chunk(chunk))
 
     def _score(self, chunk: np.ndarray) -> Scored:
-        """`score` of float32 samples at `sample_rate`."""
+        """`score` of float32 samples at `sample_rate`: the commands' model, then the wake word's
+        gate, whose model hears the same samples (resampled once, here)."""
         self._meter.feed(chunk)  # the meter measures voice over its own noise floor: at any level
         self._band.feed(chunk)
         self._samples = np.concatenate([self._samples, self._level.process(chunk) if self._level else chunk])
@@ -262,6 +262,8 @@ class Recognizer:
             self._next_end = int(ends[-1]) + hop
         self._forget(self._next_end - length)
         smoothed = np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.gate is not None:
+            detections = self.gate.admit(chunk, detections)
         return Scored(ends, smoothed, detections, utterances)
 
     def flush(self) -> list[Detection]:
@@ -276,9 +278,7 @@ class Recognizer:
         if self._resampler is not None:
             tail = self._resampler.resample_chunk(tail, last=True)
             self._resampler.clear()
-        tail = np.concatenate([tail, np.zeros(self.end_silence(self.position + len(tail)), dtype=np.float32)])
-        scored = self._score(tail)
-        return scored if self.gate is None else replace(scored, detections=self.gate.flush(scored.detections))
+        return self._score(np.concatenate([tail, np.zeros(self.end_silence(self.position + len(tail)), dtype=np.float32)]))
 
     def end_silence(self, samples: int) -> int:
         """Samples of silence that, after a stream of `samples`, let its last word be heard

@@ -113,8 +113,8 @@ def test_audio_is_fed_as_its_source_gives_it_int16_one_channel_blocks_and_a_nan_
 
 def test_audio_at_another_rate_is_resampled_as_it_streams_behind_a_wake_word_too(tmp_path: Path) -> None:
     """48-kHz int16 chunks (a sound card's, a browser's) with `input_rate=48000` give the 16-kHz
-    stream's detections at the same stream times, behind a wake word as well (its own model is
-    fed the same 48-kHz chunks)."""
+    stream's detections at the same stream times, behind a wake word as well (its own model hears
+    the same audio, resampled once)."""
     commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("low", UNKNOWN, "_silence_"))
     wake = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", "_silence_"))
     wave = stream(WORDS, seconds=9.0)

@@ -22,7 +22,7 @@ from livecmd.errors import LivecmdError
 from livecmd.stream.decide import Detection
 
 if TYPE_CHECKING:
-    from livecmd.recognizer import Recognizer, Scored
+    from livecmd.recognizer import Recognizer
 
 OPEN_SECONDS = 5.0
 """How long after a wake word commands are heard (listen --wake-s)."""
@@ -71,13 +71,14 @@ def wake_gate(weights: str | Path, commands: Recognizer, open_s: float = OPEN_SE
               settings: Mapping[str, Any] | None = None) -> WakeGate:
     """The gate of the wake word model `weights` (fired at `threshold`, None: its own) in
     front of the `commands` recognizer, which was built with `settings` (Recognizer keyword
-    arguments; those of `SHARED_SETTINGS` apply to the wake word's model too, and it is fed at
-    the commands' `input_rate`). It decides without a peak wait: see `WakeGate.admit`."""
+    arguments; those of `SHARED_SETTINGS` apply to the wake word's model too; it is fed what the
+    commands' model hears, at their `sample_rate`). It decides without a peak wait: see
+    `WakeGate.admit`."""
     from livecmd.recognizer import Recognizer
 
     weights = check_wake(weights, open_s)
     shared = {key: value for key, value in (settings or {}).items() if key in SHARED_SETTINGS}
-    gate = WakeGate(Recognizer(weights, threshold=threshold, peak_ms=0, input_rate=commands.input_rate, **shared), open_s)
+    gate = WakeGate(Recognizer(weights, threshold=threshold, peak_ms=0, **shared), open_s)
     gate.check_fits(commands)
     return gate
 
@@ -116,14 +117,7 @@ class WakeGate:
         `commands` heard while the gate is open. A wake word's model decides without a peak
         wait (`wake_gate` builds it so), so its events come in the pass of their window and open
         the gate before the commands after them are looked at."""
-        return self.decide(self.recognizer.score(samples), commands)
-
-    def flush(self, commands: Sequence[Detection]) -> list[Detection]:
-        """`admit` at the stream's end: the wake word's model flushed as the commands' was."""
-        return self.decide(self.recognizer.flush_scored(), commands)
-
-    def decide(self, scored: Scored, commands: Sequence[Detection]) -> list[Detection]:
-        """`admit` with the wake word's model's pass already `scored`."""
+        scored = self.recognizer.score(samples)
         self.remember(scored.ends, scored.scores)
         admitted = self.let_through(scored.detections, commands)
         if len(scored.ends):  # forget windows older than any command the peak wait may still hand over
