@@ -607,6 +607,12 @@ def words_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("words") / "words.wav", stream([(1.3, "low"), (3.2, "high")], seconds=30.0))
 
 
+@pytest.fixture(scope="module")
+def low_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One word and silence: what is heard after it cannot be mistaken for this clip's."""
+    return write_clip(tmp_path_factory.mktemp("low") / "low.wav", stream([(1.3, "low")], seconds=30.0))
+
+
 def test_ctrl_c_while_listen_starts_exits_130_with_one_line(tones: Path, words_clip: Path) -> None:
     rng = random.Random(3)
     codes = []
@@ -895,7 +901,7 @@ def _line_with(stream: IO[str], text: str) -> str:
 @pytest.mark.mic
 @pytest.mark.parametrize("how", ["stopped", "frozen"])
 def test_with_reconnect_listen_waits_for_the_microphone_to_come_back_and_goes_on(
-    private_vmic, tones: Path, words_clip: Path, how: str
+    private_vmic, tones: Path, low_clip: Path, words_clip: Path, how: str
 ) -> None:
     """The sound server goes away and starts again (as a USB microphone comes back when plugged
     in again), or hangs and wakes up: with --reconnect listen says so on stderr, waits, captures
@@ -908,9 +914,12 @@ def test_with_reconnect_listen_waits_for_the_microphone_to_come_back_and_goes_on
     daemon = _pulse_daemon(private_vmic)
     try:
         assert _line_with(process.stderr, "livecmd listen: ").startswith("livecmd listen: listening to microphone 'pulse'")
-        subprocess.run([str(VMIC / "feed.sh"), "--loop", str(words_clip)], env=private_vmic, check=True, timeout=30)
+        # "low" alone before, so that a "high" heard after is one played after the microphone came back
+        subprocess.run([str(VMIC / "feed.sh"), "--loop", str(low_clip)], env=private_vmic, check=True, timeout=30)
         before = json.loads(process.stdout.readline())  # it hears the feed...
-        if how == "stopped":  # ... the microphone goes
+        # ... which stops, so that a frozen server, once woken, does not play on what it held
+        subprocess.run([str(VMIC / "feed.sh"), "--stop"], env=private_vmic, check=True, timeout=30)
+        if how == "stopped":  # ... and the microphone goes
             subprocess.run([str(VMIC / "teardown.sh")], env=private_vmic, capture_output=True, timeout=60)
         else:
             os.kill(daemon, signal.SIGSTOP)
