@@ -26,7 +26,7 @@ from livecmd import interrupts, weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN
 from tests.conftest import REPO, run_cli, shared_data
 from livecmd.vocabulary import parse_phrases
-from train.custom import MAX_UTTERANCE_MS, Sources, negative_recordings, split_voices, windows
+from train.custom import MAX_UTTERANCE_MS, Sources, louder, negative_recordings, split_voices, windows
 from train.voices import VOICES
 
 VOICE = "espeak-ng:en-us"
@@ -274,6 +274,21 @@ def test_custom_room_puts_every_window_in_a_room_at_its_own_level() -> None:
         changed[labels[k]] += not np.array_equal(a, b)
         assert np.sqrt(np.mean(b**2)) == pytest.approx(np.sqrt(np.mean(a**2)), rel=0.01)
     assert changed["lights"] > 50 and changed[UNKNOWN] > 50 and changed[SILENCE] > 20
+
+
+def test_a_quieter_tuning_names_the_louder_setting_with_both_talk_figures() -> None:
+    """The tuning takes the setting furthest under the negatives' budgets, which costs real voices:
+    custom's last line names 0.8 without a hold and its talk an hour beside the tuned one's."""
+    def row(threshold: float, hold_ms: float, talk: float, **more: object) -> dict[str, object]:
+        return {"threshold": threshold, "hold_ms": hold_ms, "per_hour": {"speech": talk, "music": 0.0}, **more}
+
+    rows = [row(t, h, talk) for t, h, talk in ((0.8, 0.0, 24.9), (0.95, 200.0, 0.0), (0.7, 0.0, 31.2))]
+    line = louder(rows[1], rows, Path("w.safetensors"))
+    assert "`livecmd listen --weights w.safetensors --threshold 0.8 --hold-ms 0`" in line and "25 an hour on the tuning's talk against 0 as tuned" in line
+    assert "against 10 as tuned" in louder(row(0.8, 0.0, 9.8, thresholds={"snowboy": 0.9}), rows, Path("w"))  # a word raised: quieter
+    assert louder(rows[0], rows, Path("w")) == "" and louder(rows[2], rows, Path("w")) == ""  # as loud or louder already
+    bare = [{"threshold": r["threshold"], "hold_ms": r["hold_ms"]} for r in rows]  # no negatives: no cost to name
+    assert louder(bare[1], bare, Path("w")) == ""
 
 
 def test_phrases_become_labels_with_underscores() -> None:

@@ -560,6 +560,30 @@ def tune(model_path: Path, sources: Sources, console: Console) -> tuple[dict[str
                                             label_steps=THRESHOLDS, false_per_command=FALSE_PER_WORD, max_utterance_ms=MAX_UTTERANCE_MS)
 
 
+LOUDER = (0.8, 0.0)
+"""(threshold, hold ms) that `custom` names beside the tuned setting when that is quieter. The
+kept-apart stream of synthetic voices is found whole at most settings, so the tuning takes the
+one furthest under the negatives' budgets, and that costs real voices: on 285 real recordings of
+three phrases six models found 216-254 as tuned and 255-258 here, with 0-6 false events against
+0-1 and 2-8 events in 9 minutes of real music against 0-2 (docs/custom-words.md, "Kept apart by
+voices, not speakers")."""
+
+
+def louder(best: dict[str, Any], rows: Sequence[dict[str, Any]], out: Path) -> str:
+    """A line naming `LOUDER` and what it costs on the tuning's talk, or "" when the tuned
+    setting is no quieter or no talk was measured (a user weighing a miss against an alarm needs
+    both figures; without negatives a louder setting is no advice)."""
+    threshold, hold_ms = LOUDER
+    if best["threshold"] <= threshold and (best.get("hold_ms") or 0.0) <= hold_ms and not best.get("thresholds"):
+        return ""
+    row = next((r for r in rows if r["threshold"] == threshold and r.get("hold_ms") == hold_ms and not r.get("thresholds")), None)
+    if row is None or "speech" not in row.get("per_hour", {}) or "speech" not in best.get("per_hour", {}):
+        return ""
+    return (f"More of real people's words, at more false alarms: `livecmd listen --weights {out} --threshold {threshold:g} "
+            f"--hold-ms {hold_ms:g}` ({row['per_hour']['speech']:.0f} an hour on the tuning's talk against "
+            f"{best['per_hour']['speech']:.0f} as tuned)")
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 
@@ -616,4 +640,6 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
                   f"hold {best['hold_ms']:g} ms; "
                   f"{(time.monotonic() - started) / 60:.1f} min. Try `livecmd listen --weights {out}`"
                   + ("" if config.negatives else " (trained without --negatives: see above)"))
+    if hint := louder(best, rows, out):
+        console.print(hint)
     return out
