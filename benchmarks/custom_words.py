@@ -157,11 +157,13 @@ def main() -> None:
         if given is None:
             given = args.out / ("synthetic.safetensors" if takes_dir is None else "with-takes.safetensors")
             started = time.monotonic()
-            nothing = args.out / "no-shared-data"  # an empty folder in place of the shared data
-            nothing.mkdir(exist_ok=True)
+            shared = CustomConfig.shared
+            if args.as_a_user:
+                shared = args.out / "no-shared-data"  # an empty folder in place of the shared data
+                shared.mkdir(exist_ok=True)
             run(CustomConfig(words=",".join(words), out=given, takes=takes_dir, minutes=args.minutes, negatives=tuple(args.negatives),
                              speed=args.speed, seed=args.seed, room=args.room, trainable=args.trainable, voices=args.voices,
-                             shared=nothing if args.as_a_user else CustomConfig.shared), console)
+                             shared=shared), console)
             console.print(f"{name}: trained in {(time.monotonic() - started) / 60:.1f} min")
         models[name] = given
 

@@ -268,17 +268,13 @@ class Recognizer:
 
     def flush(self) -> list[Detection]:
         """The stream ended: feed the silence that lets its last word be heard whole (what a
-        microphone would go on hearing) and return the detections that gives."""
-        return self.flush_scored().detections
-
-    def flush_scored(self) -> Scored:
-        """`flush`, with the windows scored on the way. The resampler, if any, hands over what
-        it held back first."""
+        microphone would go on hearing) and return the detections that gives. The resampler, if
+        any, hands over what it held back first."""
         tail = np.zeros(0, dtype=np.float32)
         if self._resampler is not None:
             tail = self._resampler.resample_chunk(tail, last=True)
             self._resampler.clear()
-        return self._score(np.concatenate([tail, np.zeros(self.end_silence(self.position + len(tail)), dtype=np.float32)]))
+        return self._score(np.concatenate([tail, np.zeros(self.end_silence(self.position + len(tail)), dtype=np.float32)])).detections
 
     def end_silence(self, samples: int) -> int:
         """Samples of silence that, after a stream of `samples`, let its last word be heard
