@@ -26,7 +26,7 @@ from livecmd import interrupts, weights
 from livecmd.domains import SAMPLE_RATE, SILENCE, UNKNOWN
 from tests.conftest import REPO, run_cli, shared_data
 from livecmd.vocabulary import parse_phrases
-from train.custom import MAX_UTTERANCE_MS, Sources, louder, negative_recordings, split_voices, windows
+from train.custom import HOLDS_MS, LOUDER, MAX_UTTERANCE_MS, THRESHOLDS, Sources, louder, negative_recordings, split_voices, windows
 from train.voices import VOICES
 
 VOICE = "espeak-ng:en-us"
@@ -289,6 +289,25 @@ def test_a_quieter_tuning_names_the_louder_setting_with_both_talk_figures() -> N
     assert louder(rows[0], rows, Path("w")) == "" and louder(rows[2], rows, Path("w")) == ""  # as loud or louder already
     bare = [{"threshold": r["threshold"], "hold_ms": r["hold_ms"]} for r in rows]  # no negatives: no cost to name
     assert louder(bare[1], bare, Path("w")) == ""
+    # louder() reads its setting's row from the tuning's grid: a grid without it would name nothing.
+    assert LOUDER[0] in THRESHOLDS and LOUDER[1] in HOLDS_MS
+
+
+def test_a_phrase_too_long_for_the_window_is_warned_of_and_a_word_is_not(tmp_path: Path) -> None:
+    """People say a phrase about a quarter slower than the voices: one the voices take most of a
+    second to say, people say past listen's 1-s window, where the real recordings were missed."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install -y espeak-ng)")
+    from rich.console import Console
+
+    from train.custom import _synthesize, long_phrases
+
+    long = "turn on the kitchen lights please"
+    spoken = _synthesize(tmp_path, ["lights", long], [v for v in VOICES if v.name == VOICE], 3, 0, Console(quiet=True))
+    assert all(len(clips) == 3 for clips in spoken.values())
+    lines = long_phrases(spoken)
+    assert len(lines) == 1 and lines[0].startswith(f"{long!r} takes the voices 0.9") and "s or more to say" in lines[0]
+    assert long_phrases({"lights": spoken["lights"], "nothing said": []}) == []
 
 
 def test_phrases_become_labels_with_underscores() -> None:

@@ -57,7 +57,7 @@ from livecmd.vocabulary import Phrase, label_of, parse_phrases
 from train import streams, synth
 from train.datasets import negatives
 from train.evaluate import AUDIO_SUFFIXES
-from train.augment import Augmentation, augment, centred_window, cut_word, gain, room_and_microphone
+from train.augment import Augmentation, augment, centred_window, cut_word, gain, room_and_microphone, word_span
 from train.voices import VOICES, Voice
 
 WINDOW = get_domain("speech").input_samples  # 1 s at 16 kHz: the shipped model's window
@@ -154,6 +154,32 @@ def _synthesize(out: Path, texts: Sequence[str], voices: Sequence[Voice], per_vo
     return {t: sorted((out / label_of(t)).glob("*.wav")) for t in texts}
 
 
+LONG_PHRASE_S = 0.85
+"""The voices' median length of a phrase above which `custom` warns. People said the three wake
+phrases of `wake_words_real` about a quarter slower than the TTS voices (median 0.84 s against
+0.68 s), and the recordings longer than listen's 1-s window were the ones missed (40-50% of those
+over 1.05 s, against 2% of those under 0.95 s: docs/custom-words.md, "The words missed are the
+long ones"). A phrase the voices take 0.85 s to say, people say in about 1.05 s."""
+
+
+def long_phrases(spoken: dict[str, list[Path]]) -> list[str]:
+    """A warning for each phrase of `spoken` (text -> its synthesized clips) that the voices take
+    more than LONG_PHRASE_S to say (median of `word_span`), so that a user picks a shorter one
+    before minutes of training rather than after a day of missed commands."""
+    def said_s(clip: Path) -> float:
+        start, end = word_span(audio.load(clip, SAMPLE_RATE))
+        return (end - start) / SAMPLE_RATE
+
+    lines = []
+    for text, clips in spoken.items():
+        seconds = float(np.median([said_s(c) for c in clips])) if clips else 0.0
+        if seconds > LONG_PHRASE_S:
+            more = " or more" if seconds >= synth.MAX_SPEECH / SAMPLE_RATE - 0.02 else ""  # synth sped the longest up to fit 1 s
+            lines.append(f"{text!r} takes the voices {seconds:.2f} s{more} to say; people say a phrase about a quarter slower, "
+                         f"past listen's 1-s window, and such long ones are missed more often: a shorter phrase is heard better")
+    return lines
+
+
 def load_clip(path: Path) -> np.ndarray:
     """A recording as a 1-s window centred on its word (a take may be several seconds long)."""
     return centred_window(audio.load(path), WINDOW)
@@ -245,6 +271,8 @@ def gather(config: CustomConfig, phrases: Sequence[Phrase], work: Path, console:
     if mute:
         raise LivecmdError(f"no installed voice could say {', '.join(repr(t) for t in mute)}: check the spelling, "
                            "or install more voices (`livecmd synth --list`)")
+    for line in long_phrases(spoken):
+        console.print(line, style="yellow")
     kept_names = {f"{synth.speaker_id(v)}_nohash_{synth.clip_number(v, k, config.per_voice)}.wav"
                   for v in tune_voices for k in range(config.per_voice)}
     is_tune = lambda path: path.name in kept_names  # noqa: E731
