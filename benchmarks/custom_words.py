@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 from livecmd import audio, weights  # noqa: E402
 from livecmd.domains import SAMPLE_RATE  # noqa: E402
 from livecmd.vocabulary import label_of  # noqa: E402
-from train import streams  # noqa: E402
+from train import streams, synth  # noqa: E402
 from train.custom import AUDIO_SUFFIXES, CustomConfig, run  # noqa: E402
 from train.merge import taken  # noqa: E402
 
@@ -105,7 +105,8 @@ def music_stream(folder: Path) -> np.ndarray:
     return np.concatenate([audio.load(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in (".ogg", ".mp3")])
 
 
-LENGTHS = ((0.0, 0.95), (0.95, 1.05), (1.05, float("inf")))
+TTS_LONGEST_S = synth.MAX_SPEECH / SAMPLE_RATE  # 0.95 s: synth speeds a longer word up to fit its 1-s clip
+LENGTHS = ((0.0, TTS_LONGEST_S), (TTS_LONGEST_S, 1.05), (1.05, float("inf")))
 """Seconds a recording's word lasts (`streams.build`'s truth: `word_span`), as the found are
 counted by length: under the longest TTS word (`synth.MAX_SPEECH`), about listen's 1-s window,
 longer than it. People say phrases longer than the voices do, and the long ones are missed."""
