@@ -24,6 +24,21 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# The suite runs on pytest-xdist workers (pyproject.toml's addopts; `-n 0`: one process): the
+# real-time tests mostly wait, so two workers on two cores take 10 minutes where one took 16.
+# Tests that hold what one process at a time can have keep to one worker, in turn (`loadgroup`).
+TORCHRUN = pytest.mark.xdist_group("torchrun")
+"""torchrun's rendezvous port, 29500: its default, which the tests keep (it is what users type)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every `mic` test keeps to one worker: no two virtual-microphone set-ups (PulseAudio, and
+    apt-get the first time) run at once."""
+    for item in items:
+        if item.get_closest_marker("mic"):
+            item.add_marker(pytest.mark.xdist_group("mic"))
+
+
 def shared_data(relative: str) -> Path:
     """A path under ../shared/data, or skip the test with a reason when it is absent."""
     path = DATA / relative

@@ -31,6 +31,9 @@ from train.voices import VOICES
 
 VOICE = "espeak-ng:en-us"
 
+# On one pytest-xdist worker, so that `custom_weights` (a real `custom` run, 18 s) is made once.
+pytestmark = pytest.mark.xdist_group("custom")
+
 
 ENV = {"COLUMNS": "200", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 

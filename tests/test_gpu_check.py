@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from livecmd import audio, weights
-from tests.conftest import load_benchmark
+from tests.conftest import TORCHRUN, load_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
@@ -47,6 +47,7 @@ def test_the_gpu_section_is_replaced_and_nothing_else_is_touched() -> None:
 
 
 @pytest.mark.slow
+@TORCHRUN
 def test_every_check_runs_through_on_the_cpu(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     check = _gpu_check()

@@ -31,7 +31,7 @@ from livecmd.models import build_model
 from rich.console import Console
 
 from tests import minidata
-from tests.conftest import run_cli, wait_for
+from tests.conftest import TORCHRUN, run_cli, wait_for
 from train import checkpoint, precision
 from train.datasets import index
 from train.evaluate import evaluate
@@ -356,6 +356,7 @@ def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> Non
 # -- DistributedDataParallel -----------------------------------------------------------------------
 
 
+@TORCHRUN
 def test_torchrun_trains_with_two_gloo_processes_into_one_run(tmp_path: Path) -> None:
     mini = minidata.speech_release(tmp_path / "speech_commands")
     out = tmp_path / "run"
@@ -372,6 +373,7 @@ def test_torchrun_trains_with_two_gloo_processes_into_one_run(tmp_path: Path) ->
     weights.load(out / "best.safetensors")
 
 
+@TORCHRUN
 def test_torchrun_with_one_process_still_trains_through_ddp(tmp_path: Path) -> None:
     mini = minidata.speech_release(tmp_path / "speech_commands")
     out = tmp_path / "run"
