@@ -28,6 +28,7 @@ from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
 from livecmd.stream.gate import OPEN_SECONDS, WakeGate, check_wake, commands_max_utterance_ms, wake_gate
 from livecmd.stream.level import LevelControl
+from livecmd.stream.slow_speech import SlowSpeech
 from livecmd.stream.utterance import UtteranceMeter
 
 __all__ = ["Detection", "Recognizer", "Scored", "listen"]
@@ -66,6 +67,10 @@ class Recognizer:
     `livecmd.stream.level`). `only`: listen for these of the model's labels alone ("yes,stop"
     or a list; the others' scores count as `_unknown_`: an app that needs three words is not
     woken by the other seven). `precision`: the cached and folded engines' auto, bf16 or fp32.
+    `slow_speech`: each window heard a second time as the 1.25 s that end with it, played 1.25
+    times as fast, for phrases said slower than the window (`livecmd.stream.slow_speech`; None:
+    what the weights were tuned with: `livecmd custom`'s words have it, the shipped model not);
+    it takes a second engine and decides about 50 ms later.
     `threads`: torch's CPU threads, process-wide (None leaves torch's setting). Up to
     `max_batch` windows are scored in one pass. `input_rate`: the rate of the audio fed (None:
     the model's, `sample_rate`); audio at another rate (the 44.1 or 48 kHz of most sound cards,
@@ -86,6 +91,7 @@ class Recognizer:
         device: str = "auto", engine: str = "auto", hop_ms: float = 100.0, smooth_ms: float = 300.0,
         refractory_ms: float = 1000.0, hold_ms: float | None = None, max_utterance_ms: float | None = None, peak_ms: float | None = None,
         agc: bool = True, only: str | Sequence[str] | None = None, precision: str = "auto", threads: int | None = None, max_batch: int = 16,
+        slow_speech: bool | None = None,
         input_rate: int | None = None, wake: str | Path | None = None, wake_s: float = OPEN_SECONDS, wake_threshold: float | None = None,
     ):
         import torch
@@ -162,6 +168,13 @@ class Recognizer:
         self.engine = make_engine(kind, model, self.device, domain.multi_label, self.window_samples,
                                   len(meta.labels), max_batch, self.hop, precision)
         self.engine.warm_up()
+        self.slow_speech: SlowSpeech | None = None
+        """The second, faster hearing of the windows, or None."""
+        if tuned.slow_speech if slow_speech is None else slow_speech:
+            fast = make_engine(kind, model, self.device, domain.multi_label, self.window_samples, len(meta.labels), max_batch,
+                               engine_hop(kind, self.hop * 4 // 5, self.window_samples, strides), precision)
+            self.slow_speech = SlowSpeech(fast, self.window_samples, self.hop, self.sample_rate, max_batch)
+            fast.warm_up()
         self.engine_name: str = f"{describe(self.device)}, {self.engine.name} engine"
         self._settings = DecideSettings(
             labels=self.labels, thresholds=self.thresholds,
@@ -187,6 +200,8 @@ class Recognizer:
         self._meter = UtteranceMeter(self.sample_rate, self.window_samples)
         self._level = LevelControl(self._agc_dbfs, self.sample_rate) if self._agc_dbfs is not None else None
         self._band = BandMeter(self.sample_rate)
+        if self.slow_speech is not None:
+            self.slow_speech.reset(0)
         self._resampler = (soxr.ResampleStream(self.input_rate, self.sample_rate, 1, dtype="float32")
                            if self.input_rate != self.sample_rate else None)
         self._frames_from = 0  # the stream sample gain control counts its frames from (0, or the end of the last gap)
@@ -207,10 +222,11 @@ class Recognizer:
     def next_end(self) -> int:
         """The stream sample at which the next window is complete: feeding less scores nothing
         (with gain control, the end of the 10-ms frame that holds the window's last sample)."""
+        end = self._next_end + (self.slow_speech.lag if self.slow_speech is not None else 0)
         if self._level is None:
-            return self._next_end
+            return end
         frame = self._level.frame
-        return self._frames_from + -(-(self._next_end - self._frames_from) // frame) * frame
+        return self._frames_from + -(-(end - self._frames_from) // frame) * frame
 
     @property
     def gain_db(self) -> float:
@@ -241,10 +257,15 @@ class Recognizer:
         gate, whose model hears the same samples (resampled once, here)."""
         self._meter.feed(chunk)  # the meter measures voice over its own noise floor: at any level
         self._band.feed(chunk)
-        self._samples = np.concatenate([self._samples, self._level.process(chunk) if self._level else chunk])
+        gained = self._level.process(chunk) if self._level else chunk
+        self._samples = np.concatenate([self._samples, gained])
         length, hop = self.window_samples, self.hop
         count = max(0, (self._start + len(self._samples) - self._next_end) // hop + 1)
         ends = self._next_end + hop * np.arange(count, dtype=np.int64)
+        if self.slow_speech is not None:  # a window waits for its faster hearing
+            self.slow_speech.feed(gained)
+            count = self.slow_speech.ready(ends)
+            ends = ends[:count]
         parts, detections = [], []
         utterances = self._meter.lengths(ends)
         for at in range(0, count, self._max_batch):
@@ -252,6 +273,8 @@ class Recognizer:
             starts = batch - length - self._start
             windows = np.lib.stride_tricks.sliding_window_view(self._samples, length)[starts[0] : starts[-1] + 1 : hop]
             scores = self.engine(np.array(windows))  # a copy: the view is read-only
+            if self.slow_speech is not None:
+                scores = self.slow_speech.combine(batch, scores)
             if self._merge is not None:
                 scores = scores @ self._merge
             smoothed, fired = self._decider.update(batch, scores, utterances[at : at + self._max_batch])
@@ -280,8 +303,10 @@ class Recognizer:
         """Samples of silence that, after a stream of `samples`, let its last word be heard
         whole: a window less a hop, so the last samples reach the last window's far end, or
         what a stream shorter than a window lacks to fill one (and a frame more for gain control,
-        which holds back the last samples of a frame until it is whole)."""
-        return max(self.window_samples - self.hop, self.window_samples - samples) + (self._level.frame if self._level else 0)
+        which holds back the last samples of a frame until it is whole, and the faster hearing's
+        resampler's hold-back)."""
+        return (max(self.window_samples - self.hop, self.window_samples - samples) + (self._level.frame if self._level else 0)
+                + (self.slow_speech.lag if self.slow_speech is not None else 0))
 
     def skip(self, samples: int) -> None:
         """`samples` of the stream (at `sample_rate`) were lost (a reader that fell behind): the
@@ -299,6 +324,8 @@ class Recognizer:
             self._frames_from = gap_end
         self._samples = np.zeros(0, dtype=np.float32)
         self._start = gap_end
+        if self.slow_speech is not None:
+            self.slow_speech.reset(gap_end)
         if self._next_end - self.window_samples < gap_end:
             behind = gap_end - (self._next_end - self.window_samples)
             self._next_end += -(-behind // self.hop) * self.hop
@@ -331,14 +358,15 @@ class Recognizer:
     def describe(self) -> str:
         """The model as the live view names it: file, arch, domain, labels, window and hop, the
         longest run of voice a command may be part of when that rule is on, peak picking's wait
-        when it is on, and the wake word."""
+        when it is on, slow speech when on, and the wake word."""
         m, s = self.meta, self._settings
         peak = round(1000 * s.peak_windows * self.hop / self.sample_rate) if not s.multi_label else 0
         return (f"{self.weights.name} ({m.arch}, {m.domain}, {len(m.labels)} labels, "
                 f"{self.window_samples / self.sample_rate:g} s windows every {1000 * self.hop / self.sample_rate:g} ms"
                 + (f"; listening for {', '.join(label for label in self.labels if label not in QUIET_LABELS)} only" if self._only else "")
                 + (f"; commands said alone: none inside {s.max_utterance_s:g} s of voice" if s.max_utterance_s else "")
-                + (f"; each fired at its peak (after {peak} ms without a rise)" if peak else "") + ")"
+                + (f"; each fired at its peak (after {peak} ms without a rise)" if peak else "")
+                + ("; slow speech heard too" if self.slow_speech is not None else "") + ")"
                 + (self.gate.describe() if self.gate is not None else ""))
 
 

@@ -178,11 +178,12 @@ class ListenSettings:
     hold_ms: float = 0.0  # how long a score must stay above its threshold before it fires
     max_utterance_ms: float = 0.0  # no event within a longer run of voice (0: any; livecmd.stream.utterance)
     peak_ms: float = 0.0  # multi-class: fire the highest peak once no score has risen this long (0: at the hold; livecmd.stream.decide)
+    slow_speech: bool = False  # each window heard 1.25 times as fast too (livecmd.stream.slow_speech)
 
 
 def listen_settings(meta: WeightsMeta, path: str | Path = "weights") -> ListenSettings:
     """The `ListenSettings` stored in `meta` (under `extra["listen"]`: `threshold`, `thresholds`
-    as {label: score}, `hold_ms`, `max_utterance_ms`, `peak_ms`); a user error naming `path` when they are no scores."""
+    as {label: score}, `hold_ms`, `max_utterance_ms`, `peak_ms`, `slow_speech`); a user error naming `path` when they are no scores."""
     stored = meta.extra.get("listen")
     if not isinstance(stored, dict):
         return ListenSettings()
@@ -199,8 +200,11 @@ def listen_settings(meta: WeightsMeta, path: str | Path = "weights") -> ListenSe
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise LivecmdError(f"{path}: its tuned {key} {value!r} is not a number of milliseconds; give one of your own "
                                f"(listen --{key.replace('_', '-')})")
+    slow_speech = stored.get("slow_speech", False)
+    if not isinstance(slow_speech, bool):
+        raise LivecmdError(f"{path}: its slow_speech {slow_speech!r} is not true or false; give --slow-speech or --no-slow-speech")
     return ListenSettings(float(threshold), {str(k): float(v) for k, v in per_label.items()}, float(spans["hold_ms"]),
-                          float(spans["max_utterance_ms"]), float(spans["peak_ms"]))
+                          float(spans["max_utterance_ms"]), float(spans["peak_ms"]), slow_speech)
 
 
 def trained_on(path: str | Path, meta: WeightsMeta, folder: str | Path) -> str | None:

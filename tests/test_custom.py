@@ -62,6 +62,7 @@ def test_custom_writes_weights_with_the_words_then_unknown_and_silence(custom_we
     assert (meta.domain, meta.arch, meta.input_samples) == ("speech", "samplecnn", 16_000)
     assert 0.0 < meta.extra["listen"]["threshold"] <= 1.0
     assert meta.extra["listen"]["max_utterance_ms"] == MAX_UTTERANCE_MS  # listen takes custom words said alone too
+    assert meta.extra["listen"]["slow_speech"] is True  # and said slower than the voices (tuned so too)
     assert meta.extra["custom"]["words"] == ["lights", "smart mirror"]
     assert weights.load(custom_weights).model.head[-1].out_features == 4
 

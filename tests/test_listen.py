@@ -166,6 +166,30 @@ def test_weights_with_a_tuned_threshold_that_is_no_score_are_a_user_error(files,
     assert "tuned threshold 7 is not a score in (0, 1]" in line and "--threshold" in line
 
 
+def test_slow_speech_is_the_weights_own_setting_the_flags_override_it_and_a_bad_one_is_one_line(files, capsys, monkeypatch) -> None:
+    """Weights that say `slow_speech` are heard with it: the same tone words from the clip (the
+    windows wait for their faster hearing, the last made whole at the end), the live view names
+    it, and --no-slow-speech turns it off; a setting that is not true or false is a user error."""
+    loaded = weights.load(files["weights"])
+    on = weights.save(files["root"] / "slow.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"slow_speech": True}}))
+
+    def events(*args: str, **options) -> list[dict]:
+        out = _CapturedLines()
+        listen(ListenOptions(input=files["clip"], fast=True, weights=on, device="cpu", json=True, **options), out=out, err=_CapturedLines())
+        return _events("".join(out.lines))
+
+    heard = events()
+    _assert_words_heard(heard, WORDS)
+    assert [(e["label"], e["time"]) for e in events(slow_speech=False)] == [(e["label"], e["time"]) for e in heard]
+    view = _livecmd("listen", "--input", str(files["short"]), "--weights", str(on), "--fast", "--device", "cpu")
+    assert view.returncode == 0 and "slow speech heard too" in view.stdout, view.stderr
+    off = _livecmd("listen", "--input", str(files["short"]), "--weights", str(on), "--fast", "--device", "cpu", "--no-slow-speech")
+    assert off.returncode == 0 and "slow speech" not in off.stdout, off.stderr
+    bad = weights.save(files["root"] / "bad-slow.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"slow_speech": "yes"}}))
+    line = _error(capsys, monkeypatch, "--input", str(files["short"]), "--weights", str(bad))
+    assert "slow_speech 'yes' is not true or false" in line and "--no-slow-speech" in line
+
+
 def test_live_view_shows_scores_and_detections(files: dict[str, Path]) -> None:
     result = _livecmd("listen", "--input", str(files["short"]), "--weights", str(files["weights"]), "--fast", "--device", "cpu")
     assert result.returncode == 0, result.stderr

@@ -272,3 +272,58 @@ def test_a_late_reader_at_the_smallest_ring_reads_only_whole_windows_of_the_stre
     assert all((end - rec.window_samples) % rec.hop == 0 for end in ends)  # on the window grid
     for end, window in zip(ends, windows):
         np.testing.assert_array_equal(window, wave[end - rec.window_samples : end])
+
+
+def _model_scores(model, windows: list[np.ndarray]) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return torch.softmax(model(torch.from_numpy(np.stack(windows))), dim=1).numpy()
+
+
+def test_slow_speech_takes_each_label_s_higher_score_from_the_window_heard_faster_after_a_gap_too() -> None:
+    """Each window's scores against the model's own: the window, and (where that scores a label
+    over the gate) the 1.25 s ending with it resampled to 1 s, across a gap of a length that
+    moves the faster hearing's start (not a multiple of 5 samples), fed in odd chunks."""
+    import soxr
+
+    from livecmd import weights
+    from livecmd.stream.slow_speech import GATE
+
+    wave = audio.load(DEMO)[: 9 * RATE]
+    before, gap, after = wave[: 4 * RATE], 1234, wave[4 * RATE + 1234 :]
+    rec = livecmd.Recognizer(engine="folded", precision="fp32", smooth_ms=0, agc=False, slow_speech=True, max_batch=4)
+    assert rec.slow_speech is not None and "slow speech heard too" in rec.describe()
+    plain = livecmd.Recognizer(engine="folded", precision="fp32", smooth_ms=0, agc=False, slow_speech=False)
+    assert plain.slow_speech is None  # the shipped model's own setting: off
+    got = [rec.score(part) for part in (before[:7001], before[7001:])]
+    rec.skip(gap)
+    got += [rec.score(after[at : at + 3333]) for at in range(0, len(after), 3333)]
+    ends = np.concatenate([g.ends for g in got])
+    scores = np.concatenate([g.scores for g in got])
+    model = weights.load(weights.shipped("speech")).model
+    stream = np.full(len(wave), np.nan, dtype=np.float32)  # stream time: the gap unknown
+    stream[: len(before)], stream[len(before) + gap :] = before, after
+    expected, heard_faster = [], 0
+    for end in ends.tolist():
+        own = _model_scores(model, [stream[end - RATE : end]])[0]
+        origin = 0 if end <= len(before) else len(before) + gap + (-(len(before) + gap)) % 5
+        segment = stream[origin:len(before)] if origin == 0 else stream[origin:]
+        if end - origin >= 20_000:
+            fast_end = (end - origin) * 4 // 5
+            fast = _model_scores(model, [soxr.resample(segment, RATE, 12_800)[fast_end - RATE : fast_end]])[0]
+            heard_faster += bool(((own > GATE) & (fast > own)).any())
+            own = np.where(own > GATE, np.maximum(own, fast), own)
+        expected.append(own)
+    assert heard_faster >= 5  # the faster hearing raised some window's score
+    np.testing.assert_allclose(scores, np.array(expected), atol=2e-4)
+    # The same windows as without slow speech, but for the one that ends where the gap starts
+    # (its faster hearing needed the samples the gap took): the last waits for its faster
+    # hearing, and the silence a flush feeds makes it whole.
+    plain_ends = [plain.score(before).ends]
+    plain.skip(gap)
+    plain_ends.append(plain.score(after).ends)
+    plain_ends.append(plain.score(np.zeros(plain.end_silence(plain.position), dtype=np.float32)).ends)
+    ends = np.concatenate([ends, rec.score(np.zeros(rec.end_silence(rec.position), dtype=np.float32)).ends])
+    plain_ends = np.concatenate(plain_ends)
+    assert np.array_equal(ends, plain_ends[plain_ends != len(before)]) and len(before) in plain_ends

@@ -22,8 +22,10 @@ The recipe, top to bottom (`run`):
    the model over a stream of the kept-apart voices (and takes) and, with `negatives`, over a
    draw of their recordings that training did not take, decided at each threshold and hold;
    the most words found within FALSE_PER_WORD false events per word and, where the negatives
-   allow, their budgets per hour (a word music sounds like gets a threshold of its own). They
-   are stored where listen reads them (`meta.extra["listen"]`).
+   allow, their budgets per hour (a word music sounds like gets a threshold of its own). The
+   windows are heard with slow speech on (`livecmd.stream.slow_speech`: people say a phrase
+   about a quarter slower than the voices), as listen then hears them. The settings are stored
+   where listen reads them (`meta.extra["listen"]`).
 
 Labels: each word or phrase as given, spaces turned into `_` ("smart mirror" -> `smart_mirror`,
 a folder name as well as a JSON string), then `_unknown_` and `_silence_`.
@@ -658,10 +660,11 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
                               "trainable_blocks": config.trainable, "minutes": config.minutes, "per_voice": config.per_voice,
                               "voices": config.voices, "seed": config.seed, "speed": config.speed, "room": config.room, "stopped_early": stop.requested}},
         )
-        draft = weights.save(work / "draft.safetensors", model, meta)
+        # tuned as listen will hear them: with slow speech (people say a phrase slower than the voices)
+        draft = weights.save(work / "draft.safetensors", model, replace(meta, extra={**meta.extra, "listen": {"slow_speech": True}}))
         best, rows, raised = tune(draft, sources, console)
         listen = {"threshold": best["threshold"], "hold_ms": best["hold_ms"], "thresholds": best.get("thresholds", {}),
-                  "max_utterance_ms": MAX_UTTERANCE_MS, "tuned_on": rows, "raised": raised}
+                  "max_utterance_ms": MAX_UTTERANCE_MS, "slow_speech": True, "tuned_on": rows, "raised": raised}
         weights.save(out, model, replace(meta, extra={**meta.extra, "listen": listen}))
     own = "".join(f", {label} {value:g}" for label, value in listen["thresholds"].items())
     console.print(f"wrote {out}: labels {', '.join(sources.labels)}; listen threshold {best['threshold']:g}{own}, "

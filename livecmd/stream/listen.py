@@ -65,6 +65,7 @@ class ListenOptions:
     max_utterance_ms: float | None = None  # no event within a longer run of voice (0: any length); None = the weights' own
     peak_ms: float | None = None  # multi-class: fire the highest peak once no score has risen this long (0: at the hold); None = the weights' own
     agc: bool = True  # automatic gain control for a domain that has one (speech): soft audio brought up (livecmd.stream.level)
+    slow_speech: bool | None = None  # each window heard 1.25 times as fast too (livecmd.stream.slow_speech); None = the weights' own
     only: tuple[str, ...] | None = None  # ("yes,stop",): listen for these labels alone, the others count as _unknown_
     wake: str | Path | None = None  # a wake word: a shipped one's name or weights; commands count only --wake-s seconds after it (livecmd.stream.gate)
     wake_s: float = OPEN_SECONDS
@@ -171,7 +172,7 @@ def listen(options: ListenOptions, out: IO[str] | None = None, err: IO[str] | No
         threshold=every, thresholds=per_label, device=options.device, engine=options.engine, hop_ms=options.hop_ms,
         smooth_ms=options.smooth_ms, refractory_ms=options.refractory_ms, hold_ms=options.hold_ms,
         max_utterance_ms=options.max_utterance_ms, peak_ms=options.peak_ms, agc=options.agc, only=options.only,
-        precision=options.precision, threads=options.threads, max_batch=options.max_batch)
+        slow_speech=options.slow_speech, precision=options.precision, threads=options.threads, max_batch=options.max_batch)
     recognizer, ring, source, heard = start(
         options.input, options.weights, settings, mic=options.mic, reconnect=options.reconnect, realtime=not options.fast,
         wake=options.wake, wake_s=options.wake_s, wake_threshold=options.wake_threshold, buffer_s=options.buffer_s,
