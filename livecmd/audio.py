@@ -111,6 +111,14 @@ def fit(wave: np.ndarray, samples: int) -> np.ndarray:
     return out
 
 
+def windows_ending(stream: np.ndarray, start: int, ends: np.ndarray, samples: int, hop: int) -> np.ndarray:
+    """The windows of `samples` that end at `ends` (stream sample indices, ascending, `hop`
+    apart), cut from `stream`, the stream's samples from sample `start` on: a (windows, samples)
+    copy, so that an engine may keep or change it."""
+    first = int(ends[0]) - samples - start
+    return np.array(np.lib.stride_tricks.sliding_window_view(stream, samples)[first : first + hop * (len(ends) - 1) + 1 : hop])
+
+
 def segments(wave: np.ndarray, samples: int, count: int) -> np.ndarray:
     """`count` windows of `samples` spread evenly over the clip, as (count, samples).
 

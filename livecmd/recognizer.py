@@ -171,10 +171,10 @@ class Recognizer:
         self.slow_speech: SlowSpeech | None = None
         """The second, faster hearing of the windows, or None."""
         if tuned.slow_speech if slow_speech is None else slow_speech:
-            fast = make_engine(kind, model, self.device, domain.multi_label, self.window_samples, len(meta.labels), max_batch,
-                               engine_hop(kind, self.hop * 4 // 5, self.window_samples, strides), precision)
-            self.slow_speech = SlowSpeech(fast, self.window_samples, self.hop, self.sample_rate, max_batch)
-            fast.warm_up()
+            self.slow_speech = SlowSpeech(
+                lambda fast_hop: make_engine(kind, model, self.device, domain.multi_label, self.window_samples, len(meta.labels),
+                                             max_batch, fast_hop, precision),
+                self.window_samples, self.hop, self.sample_rate, max_batch)
         self.engine_name: str = f"{describe(self.device)}, {self.engine.name} engine"
         self._settings = DecideSettings(
             labels=self.labels, thresholds=self.thresholds,
@@ -270,9 +270,7 @@ class Recognizer:
         utterances = self._meter.lengths(ends)
         for at in range(0, count, self._max_batch):
             batch = ends[at : at + self._max_batch]
-            starts = batch - length - self._start
-            windows = np.lib.stride_tricks.sliding_window_view(self._samples, length)[starts[0] : starts[-1] + 1 : hop]
-            scores = self.engine(np.array(windows))  # a copy: the view is read-only
+            scores = self.engine(audio.windows_ending(self._samples, self._start, batch, length, hop))
             if self.slow_speech is not None:
                 scores = self.slow_speech.combine(batch, scores)
             if self._merge is not None:

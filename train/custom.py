@@ -660,11 +660,11 @@ def run(config: CustomConfig, console: Console | None = None) -> Path:
                               "trainable_blocks": config.trainable, "minutes": config.minutes, "per_voice": config.per_voice,
                               "voices": config.voices, "seed": config.seed, "speed": config.speed, "room": config.room, "stopped_early": stop.requested}},
         )
-        # tuned as listen will hear them: with slow speech (people say a phrase slower than the voices)
-        draft = weights.save(work / "draft.safetensors", model, replace(meta, extra={**meta.extra, "listen": {"slow_speech": True}}))
+        heard = {"slow_speech": True}  # tuned as listen will hear them: people say a phrase slower than the voices
+        draft = weights.save(work / "draft.safetensors", model, replace(meta, extra={**meta.extra, "listen": heard}))
         best, rows, raised = tune(draft, sources, console)
-        listen = {"threshold": best["threshold"], "hold_ms": best["hold_ms"], "thresholds": best.get("thresholds", {}),
-                  "max_utterance_ms": MAX_UTTERANCE_MS, "slow_speech": True, "tuned_on": rows, "raised": raised}
+        listen = {**heard, "threshold": best["threshold"], "hold_ms": best["hold_ms"], "thresholds": best.get("thresholds", {}),
+                  "max_utterance_ms": MAX_UTTERANCE_MS, "tuned_on": rows, "raised": raised}
         weights.save(out, model, replace(meta, extra={**meta.extra, "listen": listen}))
     own = "".join(f", {label} {value:g}" for label, value in listen["thresholds"].items())
     console.print(f"wrote {out}: labels {', '.join(sources.labels)}; listen threshold {best['threshold']:g}{own}, "

@@ -20,11 +20,12 @@ partner and keeps its own scores.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import soxr
 
+from livecmd import audio
 from livecmd.errors import LivecmdError
 
 SPEED = (5, 4)
@@ -35,16 +36,18 @@ GATE = 0.3
 
 class SlowSpeech:
     """The faster hearing of a recognizer's windows (`window` samples every `hop`, at `rate`),
-    scored by `engine` ((batch, window) float32 -> (batch, labels)) at the hop `hop` * 4/5."""
+    scored by the engine `make_engine(fast_hop)` makes for windows `fast_hop` = `hop` * 4/5
+    apart ((batch, window) float32 -> (batch, labels), `livecmd.stream.engine`)."""
 
-    def __init__(self, engine: Callable[[np.ndarray], np.ndarray], window: int, hop: int, rate: int, max_batch: int):
+    def __init__(self, make_engine: Callable[[int], Any], window: int, hop: int, rate: int, max_batch: int):
         up, down = SPEED
         if hop % up or window % up:
             raise LivecmdError(f"slow speech needs a hop of a multiple of {up} samples: {hop} is not; give --hop-ms 100 or 50, "
                                "or --no-slow-speech")
-        self.engine = engine
         self.window, self.hop, self.rate, self.max_batch = window, hop, rate, max_batch
-        self.fast_hop = hop * down // up
+        self.fast_hop = hop * down // up  # on the cached engine's grid too: 5k of its steps (a power of 3) give 4k
+        self.engine = make_engine(self.fast_hop)
+        self.engine.warm_up()
         self.lag = self._lag()
         """Stream samples the resampler holds back: a window's faster partner is complete that much later."""
         self.reset(0)
@@ -94,9 +97,7 @@ class SlowSpeech:
         ends = self._next + self.fast_hop * np.arange(count, dtype=np.int64)
         for at in range(0, count, self.max_batch):
             batch = ends[at : at + self.max_batch]
-            starts = batch - self.window - self._start
-            windows = np.lib.stride_tricks.sliding_window_view(self._samples, self.window)[starts[0] : starts[-1] + 1 : self.fast_hop]
-            scores = self.engine(np.array(windows))
+            scores = self.engine(audio.windows_ending(self._samples, self._start, batch, self.window, self.fast_hop))
             self.scores.update(zip((self.origin + batch * up // down).tolist(), scores))
         if count:
             self._next = int(ends[-1]) + self.fast_hop
