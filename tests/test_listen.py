@@ -188,6 +188,8 @@ def test_slow_speech_is_the_weights_own_setting_the_flags_override_it_and_a_bad_
     bad = weights.save(files["root"] / "bad-slow.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"slow_speech": "yes"}}))
     line = _error(capsys, monkeypatch, "--input", str(files["short"]), "--weights", str(bad))
     assert "slow_speech 'yes' is not true or false" in line and "--no-slow-speech" in line
+    line = _error(capsys, monkeypatch, "--input", str(files["short"]), "--weights", str(on), "--hop-ms", "80")  # 1296 samples
+    assert "slow speech needs a hop of a multiple of 5 samples: 1296 is not" in line and "--hop-ms 100" in line
 
 
 def test_live_view_shows_scores_and_detections(files: dict[str, Path]) -> None:
