@@ -26,7 +26,7 @@ from livecmd.domains import QUIET_LABELS, get_domain
 from livecmd.errors import LivecmdError
 from livecmd.stream.band import BandMeter
 from livecmd.stream.decide import DecideSettings, Decider, Detection, label_thresholds
-from livecmd.stream.gate import OPEN_SECONDS, WakeGate, check_wake, commands_max_utterance_ms, wake_gate
+from livecmd.stream.gate import OPEN_SECONDS, SHARED_SETTINGS, WakeGate, check_wake, commands_max_utterance_ms, wake_gate
 from livecmd.stream.level import LevelControl
 from livecmd.stream.slow_speech import SlowSpeech
 from livecmd.stream.utterance import UtteranceMeter
@@ -94,6 +94,7 @@ class Recognizer:
         slow_speech: bool | None = None,
         input_rate: int | None = None, wake: str | Path | None = None, wake_s: float = OPEN_SECONDS, wake_threshold: float | None = None,
     ):
+        given = dict(locals())  # the arguments as passed: the wake word's model takes SHARED_SETTINGS of them
         import torch
 
         from livecmd import weights as weights_files
@@ -187,8 +188,7 @@ class Recognizer:
         )
         self._agc_dbfs = domain.agc_target_dbfs if agc else None
         self._max_batch = max_batch
-        shared = {"device": device, "engine": engine, "hop_ms": hop_ms, "smooth_ms": smooth_ms, "refractory_ms": refractory_ms,
-                  "agc": agc, "precision": precision, "threads": threads, "max_batch": max_batch}
+        shared = {name: given[name] for name in SHARED_SETTINGS}
         self.gate: WakeGate | None = wake_gate(wake, self, wake_s, wake_threshold, shared) if wake is not None else None
         """The wake word's gate (its model: `gate.recognizer`), or None."""
         self.reset()
@@ -302,9 +302,10 @@ class Recognizer:
         whole: a window less a hop, so the last samples reach the last window's far end, or
         what a stream shorter than a window lacks to fill one (and a frame more for gain control,
         which holds back the last samples of a frame until it is whole, and the faster hearing's
-        resampler's hold-back)."""
-        return (max(self.window_samples - self.hop, self.window_samples - samples) + (self._level.frame if self._level else 0)
-                + (self.slow_speech.lag if self.slow_speech is not None else 0))
+        resampler's hold-back; the wake word's model's, if its is longer)."""
+        own = (max(self.window_samples - self.hop, self.window_samples - samples) + (self._level.frame if self._level else 0)
+               + (self.slow_speech.lag if self.slow_speech is not None else 0))
+        return max(own, self.gate.recognizer.end_silence(samples)) if self.gate is not None else own
 
     def skip(self, samples: int) -> None:
         """`samples` of the stream (at `sample_rate`) were lost (a reader that fell behind): the

@@ -156,6 +156,48 @@ def test_a_recognizer_behind_a_wake_word_gives_listens_events_and_flush_and_rese
         livecmd.Recognizer(commands, device="cpu", wake="hey there")
 
 
+def test_a_wake_word_heard_with_slow_speech_keeps_the_wake_phrase_out_of_the_commands_in_small_chunks(tmp_path: Path) -> None:
+    """`livecmd custom`'s wake words hear with slow speech, so their model scores a window up to
+    38 ms of audio after the commands' model: fed 10 ms at a time (a microphone's blocks), a
+    command waits for the wake word's score of its window. The wake tone, which the commands'
+    model hears as `up`, stays out as it does without slow speech; the command after it passes;
+    and the end of the stream is heard by both."""
+    from dataclasses import replace
+
+    from livecmd import weights
+
+    commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("low", "up", "_silence_"))
+    plain = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", "_silence_"))
+    loaded = weights.load(plain)
+    slow = weights.save(tmp_path / "slow-wake.safetensors", loaded.model, replace(loaded.meta, extra={"listen": {"slow_speech": True}}))
+    wave = stream([(0.5, "high"), (2.5, "low"), (4.0, "high"), (5.6, "low")], seconds=6.1)
+    alone = [d.label for d in _fed(livecmd.Recognizer(commands, device="cpu"), wave, [1600])]
+    assert alone == ["up", "low", "up", "low"]  # the wake tone is a command to the commands' model
+    for wake in (plain, slow):
+        for chunk in (160, 1600, len(wave)):
+            rec = livecmd.Recognizer(commands, device="cpu", wake=wake)
+            assert (rec.gate.recognizer.slow_speech is not None) == (wake == slow)
+            heard = [(d.label, d.wake) for d in _fed(rec, wave, [chunk])]
+            assert heard == [("hey", True), ("low", False), ("hey", True), ("low", False)], (wake.name, chunk)
+    late = np.concatenate([stream([(0.5, "high")], seconds=2.0), stream([(0.9, "low")], seconds=1.0, word_s=0.1)])
+    rec = livecmd.Recognizer(commands, device="cpu", wake=slow)  # the last command needs the flush: both models hear it
+    assert [(d.label, d.wake) for d in rec.feed(late)] == [("hey", True)]
+    assert [(d.label, d.wake) for d in rec.flush()] == [("low", False)]
+    behind = rec.gate.recognizer.end_silence(len(late))  # the flush reaches the wake word's model's last window too
+    assert rec.end_silence(len(late)) == behind == livecmd.Recognizer(commands, device="cpu").end_silence(len(late)) + rec.gate.recognizer.slow_speech.lag
+
+
+def test_the_wake_word_s_model_takes_the_commands_shared_settings(tmp_path: Path) -> None:
+    """What `gate.SHARED_SETTINGS` names (hop, smoothing, gain control, ...) is the commands'
+    for the wake word's model too, so both hear the stream window for window."""
+    commands = save_tone_model(tmp_path / "commands.safetensors", "speech", ("low", UNKNOWN, "_silence_"))
+    wake = save_tone_model(tmp_path / "wake.safetensors", "speech", (UNKNOWN, "hey", "_silence_"))
+    rec = livecmd.Recognizer(commands, device="cpu", wake=wake, hop_ms=50, smooth_ms=500, agc=False, max_batch=3)
+    heard = rec.gate.recognizer
+    assert (heard.hop, heard._settings.smooth_windows, heard._level, heard._max_batch) == (rec.hop, 10, None, 3)
+    assert 790 <= rec.hop <= 810  # 50 ms, as the engine rounds it (100 ms by default)
+
+
 def test_integer_pcm_is_scaled_from_its_full_scale() -> None:
     assert audio.samples(np.array([-32768, 0, 16384], np.int16)).tolist() == [-1.0, 0.0, 0.5]
     assert audio.samples(np.array([0, 128, 255], np.uint8)).tolist() == [-1.0, 0.0, 127 / 128]

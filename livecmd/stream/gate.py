@@ -92,6 +92,7 @@ class WakeGate:
     open_s: float = OPEN_SECONDS
     opened_at: float | None = None  # stream time of the last wake word's event
     heard: dict[int, float] = field(default_factory=dict)  # window end -> the wake word's smoothed score, recent windows
+    waiting: list[Detection] = field(default_factory=list)  # commands whose window the wake word's model has not heard yet
 
     def check_fits(self, commands: Recognizer) -> None:
         """A user error unless the wake word's model scores the commands' windows: the same
@@ -116,10 +117,16 @@ class WakeGate:
         then this pass's events in time order: each wake word (`wake=True`) and the
         `commands` heard while the gate is open. A wake word's model decides without a peak
         wait (`wake_gate` builds it so), so its events come in the pass of their window and open
-        the gate before the commands after them are looked at."""
+        the gate before the commands after them are looked at. A command whose window the wake
+        word's model has not scored yet waits for it: with slow speech (`livecmd custom`'s wake
+        words) that model scores a window up to 38 ms of audio later than the commands', and
+        unseen the wake phrase itself would pass as a command."""
         scored = self.recognizer.score(samples)
         self.remember(scored.ends, scored.scores)
-        admitted = self.let_through(scored.detections, commands)
+        heard_to = max(self.heard, default=-1)
+        ready = [c for c in [*self.waiting, *commands] if c.end <= heard_to]
+        self.waiting = [c for c in [*self.waiting, *commands] if c.end > heard_to]
+        admitted = self.let_through(scored.detections, ready)
         if len(scored.ends):  # forget windows older than any command the peak wait may still hand over
             oldest = int(scored.ends[-1]) - round((self.open_s + 2.0) * self.recognizer.sample_rate)
             self.heard = {end: score for end, score in self.heard.items() if end >= oldest}
@@ -156,3 +163,4 @@ class WakeGate:
         self.recognizer.reset()
         self.opened_at = None
         self.heard.clear()
+        self.waiting.clear()
