@@ -179,6 +179,8 @@ def test_a_wake_word_heard_with_slow_speech_keeps_the_wake_phrase_out_of_the_com
             assert (rec.gate.recognizer.slow_speech is not None) == (wake == slow)
             heard = [(d.label, d.wake) for d in _fed(rec, wave, [chunk])]
             assert heard == [("hey", True), ("low", False), ("hey", True), ("low", False)], (wake.name, chunk)
+        clip = write_clip(tmp_path / f"{wake.stem}.wav", wave)  # listen, a window a pass: a slow wake word's events come a pass late
+        assert [(d.label, d.wake) for d in livecmd.listen(clip, commands, device="cpu", wake=wake, max_batch=1)] == heard
     late = np.concatenate([stream([(0.5, "high")], seconds=2.0), stream([(0.9, "low")], seconds=1.0, word_s=0.1)])
     rec = livecmd.Recognizer(commands, device="cpu", wake=slow)  # the last command needs the flush: both models hear it
     assert [(d.label, d.wake) for d in rec.feed(late)] == [("hey", True)]

@@ -333,14 +333,16 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
             totals.dropped = ring.dropped
             if not len(scored.ends):
                 continue
-            latency = (time.perf_counter() - ring.arrival_times(scored.ends - 1)) * 1000.0
+            now = time.perf_counter()
             totals.windows += len(scored.ends)
             totals.detections += len(scored.detections)
             totals.samples = int(scored.ends[-1])
-            totals.latencies.add(latency)
-            by_end = dict(zip(scored.ends.tolist(), latency.tolist()))
+            totals.latencies.add((now - ring.arrival_times(scored.ends - 1)) * 1000.0)
+            # A detection's window may be an earlier pass's: a wake word heard with slow speech, and
+            # a command that waited for it, come a pass after their window (`livecmd.stream.gate`).
+            heard = (now - ring.arrival_times(np.array([d.end - 1 for d in scored.detections], dtype=np.int64))) * 1000.0
             lost = source.lost
-            yield update(scored.scores[-1], _level_db(read[-hop:]), scored.detections, [by_end[d.end] for d in scored.detections])
+            yield update(scored.scores[-1], _level_db(read[-hop:]), scored.detections, heard.tolist())
     finally:
         source.stop()
         totals.dropped = ring.dropped
