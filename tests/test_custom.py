@@ -82,6 +82,12 @@ def test_listen_runs_on_custom_weights_and_names_only_their_labels(custom_weight
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events, "a threshold of 0.05 fires on something in 3 s of audio"
     assert {e["label"] for e in events} <= {"lights", "smart_mirror"}
+    # As a wake word in front of the shipped commands, in real time: heard with slow speech, its
+    # events come a pass after their window (listen stopped on them once).
+    result = _livecmd("listen", "--json", "--input", str(stream), "--wake", str(custom_weights), "--wake-threshold", "0.05")
+    assert result.returncode == 0, result.stderr
+    heard = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any(e.get("wake") for e in heard) and {e["label"] for e in heard if e.get("wake")} <= {"lights", "smart_mirror"}
 
 
 def test_eval_data_scores_a_custom_layout(custom_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
