@@ -123,9 +123,9 @@ class WakeGate:
         unseen the wake phrase itself would pass as a command."""
         scored = self.recognizer.score(samples)
         self.remember(scored.ends, scored.scores)
-        heard_to = max(self.heard, default=-1)
-        ready = [c for c in [*self.waiting, *commands] if c.end <= heard_to]
-        self.waiting = [c for c in [*self.waiting, *commands] if c.end > heard_to]
+        heard_to, pending = max(self.heard, default=-1), [*self.waiting, *commands]
+        ready = [c for c in pending if c.end <= heard_to]
+        self.waiting = [c for c in pending if c.end > heard_to]
         admitted = self.let_through(scored.detections, ready)
         if len(scored.ends):  # forget windows older than any command the peak wait may still hand over
             oldest = int(scored.ends[-1]) - round((self.open_s + 2.0) * self.recognizer.sample_rate)

@@ -337,12 +337,13 @@ def steps(ring: Ring, source: sources.Source, recognizer: Recognizer, totals: To
             totals.windows += len(scored.ends)
             totals.detections += len(scored.detections)
             totals.samples = int(scored.ends[-1])
-            totals.latencies.add((now - ring.arrival_times(scored.ends - 1)) * 1000.0)
-            # A detection's window may be an earlier pass's: a wake word heard with slow speech, and
-            # a command that waited for it, come a pass after their window (`livecmd.stream.gate`).
-            heard = (now - ring.arrival_times(np.array([d.end - 1 for d in scored.detections], dtype=np.int64))) * 1000.0
+            # The windows' last samples, then the detections': a detection's window may be an earlier
+            # pass's (a wake word heard with slow speech, and a command that waited for it: `livecmd.stream.gate`).
+            ends = np.concatenate([scored.ends, [d.end for d in scored.detections]]).astype(np.int64)
+            latency = (now - ring.arrival_times(ends - 1)) * 1000.0
+            totals.latencies.add(latency[: len(scored.ends)])
             lost = source.lost
-            yield update(scored.scores[-1], _level_db(read[-hop:]), scored.detections, heard.tolist())
+            yield update(scored.scores[-1], _level_db(read[-hop:]), scored.detections, latency[len(scored.ends) :].tolist())
     finally:
         source.stop()
         totals.dropped = ring.dropped
